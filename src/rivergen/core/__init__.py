@@ -1,0 +1,1 @@
+"""Primitives shared by connectors, tunnels and probing: deadlines and classified failures."""
