@@ -1,0 +1,79 @@
+"""The one small protocol every engine module implements, and the spec that registers it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from rivergen.core.deadline import Deadline
+
+OptionValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ConnectionTarget:
+    """Plain connection parameters for one test, secrets already decrypted.
+
+    `host` is the name the user configured (kept for TLS verification); `address` is the
+    IP address the host policy checked, and the one the connector must connect to, so that a
+    second DNS answer cannot send the connection elsewhere. When a tunnel is in use, `address`
+    and `port` are the local end of the forward.
+    """
+
+    host: str | None = None
+    address: str | None = None
+    port: int | None = None
+    database: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl_mode: str | None = None
+    options: Mapping[str, OptionValue] = field(default_factory=dict)
+    path: str | None = None
+
+    @property
+    def connect_host(self) -> str | None:
+        """Where to open the socket: the checked address when known, else the host."""
+        return self.address or self.host
+
+
+@dataclass
+class ConnectorResult:
+    """What a successful probe learned."""
+
+    database_version: str | None
+    test_query_result: str | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Connector(Protocol):
+    """Connects with native timeouts bounded by `deadline`, runs `query` read-only.
+
+    Blocking: called in a worker thread. Raises `rivergen.core.outcome.ProbeFailure` with a
+    classified code, phase and a one-line message free of secrets on any failure.
+    """
+
+    def probe(
+        self, target: ConnectionTarget, query: str | None, deadline: Deadline
+    ) -> ConnectorResult:
+        """Run one connection test against `target`."""
+        ...
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything the service knows about one engine; one module defines one of these."""
+
+    key: str
+    label: str
+    aliases: tuple[str, ...]
+    connection_model: type[BaseModel]
+    connector: Connector
+    driver_module: str
+    default_port: int | None = None
+    secret_fields: frozenset[str] = frozenset({"password"})
+    file_based: bool = False
+    allowed_options: Mapping[str, type] = field(default_factory=dict)
+    default_query: str = "SELECT 1"
