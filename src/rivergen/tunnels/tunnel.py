@@ -1,0 +1,310 @@
+"""An SSH local port forward through a bastion that lives for the duration of one test."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncssh
+
+from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.tunnels.host_keys import HostKeyPin, fingerprint_of_key, parse_host_key_pin
+from rivergen.tunnels.keys import load_private_key, needs_bcrypt, normalize_private_key
+from rivergen.tunnels.schemas import SshTunnelConfig
+
+# asyncssh logs every connection, auth step and channel at INFO (users, addresses, key
+# fingerprints); only its warnings belong in our logs.
+logging.getLogger("asyncssh").setLevel(logging.WARNING)
+
+LOCAL_HOST = "127.0.0.1"
+# How long teardown may wait for a clean SSH close before the socket is simply aborted.
+_CLOSE_GRACE_SECONDS = 1.0
+
+_UNREACHABLE_ERRNOS = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN}
+)
+
+
+@dataclass(frozen=True)
+class TunnelInfo:
+    """Where the forward listens, which bastion key was seen, and how long setup took."""
+
+    local_host: str
+    local_port: int
+    host_key_fingerprint: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class _HostKeyCheck(asyncssh.SSHClient):
+    """Decides on the bastion's key during key exchange, so before any credential is sent."""
+
+    def __init__(self, pin: HostKeyPin | None) -> None:
+        self._pin = pin
+        self.seen_key: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        """Accept the key only when it is the pinned one; remember it for the error message."""
+        self.seen_key = key
+        return self._pin is not None and self._pin.matches(key)
+
+
+def _known_hosts(pin: HostKeyPin | None) -> asyncssh.SSHKnownHosts | None:
+    """The trust list asyncssh checks during key exchange; None (no check) only without a pin."""
+    if pin is None:
+        return None
+    if pin.key is None:
+        # Nothing is trusted up front: every key goes through _HostKeyCheck's fingerprint test.
+        return asyncssh.SSHKnownHosts()
+    # A full key also restricts the host key algorithms offered to the pinned key's type,
+    # so a bastion with several host keys presents the pinned one.
+    public = pin.key.export_public_key("openssh").decode("ascii").strip()
+    return asyncssh.import_known_hosts(f"* {public}")
+
+
+async def _client_key(config: SshTunnelConfig) -> asyncssh.SSHKey:
+    text = config.private_key or ""
+    passphrase = config.private_key_passphrase or None
+    if needs_bcrypt(normalize_private_key(text)) and passphrase:
+        # The bcrypt KDF of an encrypted OpenSSH key takes real CPU time; keep the loop free.
+        return await asyncio.to_thread(load_private_key, text, passphrase)
+    return load_private_key(text, passphrase)
+
+
+def _connect_options(
+    config: SshTunnelConfig,
+    pin: HostKeyPin | None,
+    client_key: asyncssh.SSHKey | None,
+    deadline: Deadline,
+) -> dict[str, Any]:
+    by_key = config.auth_method == "private_key"
+    remaining = max(deadline.remaining(), 0.001)
+    return {
+        "port": config.port,
+        "username": config.username,
+        "known_hosts": _known_hosts(pin),
+        # Only what the data source holds may be used: no ~/.ssh/config, no default keys,
+        # no agent, no GSSAPI, no host-based auth of the machine running the service.
+        "config": [],
+        "client_keys": [client_key] if by_key and client_key is not None else None,
+        "ignore_encrypted": True,
+        "agent_path": None,
+        "agent_identities": None,
+        "agent_forwarding": False,
+        "password": None if by_key else config.password,
+        "public_key_auth": by_key,
+        "password_auth": not by_key,
+        "kbdint_auth": not by_key,
+        "preferred_auth": ("publickey",) if by_key else ("keyboard-interactive", "password"),
+        "gss_auth": False,
+        "gss_kex": False,
+        "host_based_auth": False,
+        "x509_trusted_certs": None,
+        "x509_trusted_cert_paths": [],
+        "connect_timeout": remaining,
+        "login_timeout": remaining,
+    }
+
+
+def _reason(exc: asyncssh.Error) -> str:
+    reason = " ".join(str(exc.reason).split())
+    return reason[:200] if reason else "no reason given"
+
+
+def _classify(
+    exc: BaseException,
+    stage: str,
+    config: SshTunnelConfig,
+    bastion: str,
+    target: str,
+    pin: HostKeyPin | None,
+    seen_key: asyncssh.SSHKey | None,
+) -> ProbeFailure:
+    """Map an exception raised while opening the tunnel to a code, by its type and errno."""
+
+    def fail(code: ErrorCode, message: str) -> ProbeFailure:
+        return ProbeFailure(code, Phase.SSH, message)
+
+    if isinstance(exc, TimeoutError):
+        what = {
+            "key": "loading the private key",
+            "connect": f"connecting to the SSH bastion {bastion}",
+            "forward": "opening the local end of the tunnel",
+            "verify": f"the bastion opened the forward to {target}",
+        }[stage]
+        return fail(ErrorCode.TIMEOUT, f"Timed out while {what}")
+    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+        seen = f" ({fingerprint_of_key(seen_key)})" if seen_key is not None else ""
+        pinned = f" ({pin.fingerprint})" if pin is not None else ""
+        return fail(
+            ErrorCode.SSH_HOST_KEY_MISMATCH,
+            f"The host key of the SSH bastion {bastion}{seen} does not match the pinned "
+            f"key{pinned}; no credentials were sent",
+        )
+    if isinstance(exc, asyncssh.KeyExchangeFailed) and pin is not None and pin.key is not None:
+        return fail(
+            ErrorCode.SSH_HOST_KEY_MISMATCH,
+            f"The SSH bastion {bastion} has no {pin.key.get_algorithm()} host key, so it cannot "
+            f"present the pinned key ({pin.fingerprint}); no credentials were sent",
+        )
+    if isinstance(exc, asyncssh.PermissionDenied):
+        what = "private key" if config.auth_method == "private_key" else "password"
+        return fail(
+            ErrorCode.SSH_AUTHENTICATION_FAILED,
+            f"The SSH bastion {bastion} rejected the {what} for user {config.username!r}",
+        )
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        if exc.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED:
+            return fail(
+                ErrorCode.SSH_TUNNEL_ERROR,
+                f"The SSH bastion {bastion} refused to forward to {target} (TCP forwarding "
+                f"is disabled or not permitted for this user): {_reason(exc)}",
+            )
+        if exc.code == asyncssh.OPEN_CONNECT_FAILED:
+            return fail(
+                ErrorCode.SSH_TUNNEL_ERROR,
+                f"The SSH bastion {bastion} could not connect to {target}: {_reason(exc)}",
+            )
+        return fail(
+            ErrorCode.SSH_TUNNEL_ERROR,
+            f"The SSH bastion {bastion} could not open a channel to {target}: {_reason(exc)}",
+        )
+    if isinstance(exc, asyncssh.KeyExchangeFailed):
+        return fail(
+            ErrorCode.SSH_CONNECTION_ERROR,
+            f"No SSH algorithms in common with the bastion {bastion}: {_reason(exc)}",
+        )
+    if isinstance(exc, asyncssh.ProtocolError):
+        return fail(
+            ErrorCode.SSH_CONNECTION_ERROR,
+            f"{bastion} did not answer as an SSH server: {_reason(exc)}",
+        )
+    if isinstance(exc, asyncssh.Error):  # ConnectionLost and the other disconnects
+        return fail(
+            ErrorCode.SSH_CONNECTION_ERROR,
+            f"The SSH bastion {bastion} closed the connection: {_reason(exc)}",
+        )
+    if isinstance(exc, OSError):
+        if stage == "forward":
+            return fail(
+                ErrorCode.SSH_TUNNEL_ERROR,
+                f"Could not listen on {LOCAL_HOST} for the tunnel: {exc.strerror or exc}",
+            )
+        if isinstance(exc, ConnectionRefusedError):
+            return fail(
+                ErrorCode.SSH_CONNECTION_ERROR,
+                f"Connection to the SSH bastion {bastion} was refused",
+            )
+        if exc.errno == errno.ETIMEDOUT:
+            return fail(ErrorCode.TIMEOUT, f"Timed out connecting to the SSH bastion {bastion}")
+        if exc.errno in _UNREACHABLE_ERRNOS:
+            return fail(ErrorCode.SSH_CONNECTION_ERROR, f"The SSH bastion {bastion} is unreachable")
+        return fail(
+            ErrorCode.SSH_CONNECTION_ERROR,
+            f"Could not connect to the SSH bastion {bastion}: {exc.strerror or type(exc).__name__}",
+        )
+    return ProbeFailure(
+        ErrorCode.INTERNAL_ERROR,
+        Phase.SSH,
+        f"Unexpected error while opening the SSH tunnel ({type(exc).__name__})",
+    )
+
+
+async def _verify_forward(conn: asyncssh.SSHClientConnection, host: str, port: int) -> None:
+    """Open and close one channel, because a listener only learns of a refusal on first use."""
+    _, writer = await conn.open_connection(host, port)
+    writer.close()
+    await writer.wait_closed()
+
+
+async def _teardown(
+    conn: asyncssh.SSHClientConnection | None, listener: asyncssh.SSHListener | None
+) -> None:
+    """Stop listening and close the connection; abort it if a clean close takes too long."""
+    # The synchronous closes come first: they stop the listener and start the shutdown
+    # even if the awaits below are cancelled.
+    if listener is not None:
+        listener.close()
+    if conn is None:
+        return
+    conn.close()
+    try:
+        async with asyncio.timeout(_CLOSE_GRACE_SECONDS):
+            if listener is not None:
+                await listener.wait_closed()
+            await conn.wait_closed()
+    except TimeoutError:
+        conn.abort()
+    except asyncio.CancelledError:
+        conn.abort()
+        raise
+
+
+@asynccontextmanager
+async def open_tunnel(
+    config: SshTunnelConfig,
+    bastion_address: str,
+    dest_host: str,
+    dest_port: int,
+    deadline: Deadline,
+) -> AsyncIterator[TunnelInfo]:
+    """Forward a local port to `dest_host:dest_port` through the bastion at `bastion_address`.
+
+    `bastion_address` is the IP the host policy checked; the socket goes there and nowhere
+    else. `dest_host` is resolved by the bastion. Setup is bounded by `deadline` and every
+    failure is raised as ProbeFailure (phase ssh); the forward and the SSH connection are
+    closed when the block exits, however it exits.
+    """
+    started = time.monotonic()
+    bastion = f"{bastion_address}:{config.port}"
+    target = f"{dest_host}:{dest_port}"
+    pin = parse_host_key_pin(config.host_key) if config.host_key else None
+    client = _HostKeyCheck(pin)
+    conn: asyncssh.SSHClientConnection | None = None
+    listener: asyncssh.SSHListener | None = None
+    stage = "key"
+    try:
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                client_key = None
+                if config.auth_method == "private_key":
+                    client_key = await _client_key(config)
+                stage = "connect"
+                conn = await asyncssh.connect(
+                    bastion_address,
+                    client_factory=lambda: client,
+                    **_connect_options(config, pin, client_key, deadline),
+                )
+                server_key = conn.get_server_host_key()
+                stage = "forward"
+                listener = await conn.forward_local_port(LOCAL_HOST, 0, dest_host, dest_port)
+                stage = "verify"
+                await _verify_forward(conn, dest_host, dest_port)
+        except ProbeFailure:
+            raise
+        except Exception as exc:
+            # `from None`: the driver's own exception text can repeat user input verbatim.
+            raise _classify(exc, stage, config, bastion, target, pin, client.seen_key) from None
+        if server_key is None:  # only possible with a certificate-less, keyless kex
+            raise ProbeFailure(
+                ErrorCode.SSH_CONNECTION_ERROR,
+                Phase.SSH,
+                f"The SSH bastion {bastion} presented no host key",
+            )
+        elapsed_ms = round((time.monotonic() - started) * 1000.0, 1)
+        yield TunnelInfo(
+            local_host=LOCAL_HOST,
+            local_port=listener.get_port(),
+            host_key_fingerprint=fingerprint_of_key(server_key),
+            timings_ms={"ssh": elapsed_ms},
+        )
+    finally:
+        await _teardown(conn, listener)
