@@ -1,0 +1,5 @@
+"""`python -m rivergen` runs the CLI."""
+
+from rivergen.cli import main
+
+main()

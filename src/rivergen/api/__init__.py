@@ -1,0 +1,1 @@
+"""HTTP plumbing: envelope, error handlers, auth dependencies, mounting of domain routers."""

@@ -1,0 +1,111 @@
+"""Request dependencies: the application context, a store session, the caller and their roles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rivergen.context import AppContext
+from rivergen.core.errors import Forbidden, NotFound, Unauthorized
+from rivergen.identity.models import Role, User
+from rivergen.organizations import repository as orgs
+
+NO_ORGANIZATION = "User is not a member of any organization"
+
+
+def get_context(request: Request) -> AppContext:
+    """The application context created by the lifespan."""
+    context: AppContext = request.app.state.context
+    return context
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+
+
+async def db_session(context: Context) -> AsyncIterator[AsyncSession]:
+    """One store session per request; services open their own transactions on it."""
+    async with context.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an `Authorization: Bearer ...` header, or UNAUTHORIZED."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("Missing bearer token")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Malformed authorization header; expected 'Bearer <token>'")
+    return token.strip()
+
+
+async def current_user(request: Request, context: Context, session: Session) -> User:
+    """The signed-in user, or UNAUTHORIZED."""
+    token = bearer_token(request)
+    user = await context.auth.authenticate(session, token)
+    # Release the read transaction now so a long request does not pin a store snapshot.
+    await session.commit()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A signed-in user with their roles and the organization list and create act on."""
+
+    user: User
+    roles: dict[int, Role]
+    active_organization_id: int
+
+    def role_in(self, organization_id: int) -> Role | None:
+        """The caller's role in an organization, if any."""
+        return self.roles.get(organization_id)
+
+    def require(self, minimum: Role, organization_id: int | None = None) -> int:
+        """Check the caller has at least `minimum` in the organization; return its id."""
+        org_id = self.active_organization_id if organization_id is None else organization_id
+        role = self.roles.get(org_id)
+        if role is None:
+            raise NotFound("Organization not found")
+        if not role.at_least(minimum):
+            raise Forbidden(f"This action requires the {minimum.value} role or higher")
+        return org_id
+
+    @property
+    def organization_ids(self) -> list[int]:
+        """Every organization the caller belongs to."""
+        return list(self.roles)
+
+
+async def current_caller(
+    user: CurrentUser,
+    session: Session,
+    x_organization_id: Annotated[str | None, Header()] = None,
+) -> Caller:
+    """The caller with their memberships; FORBIDDEN when they belong to no organization."""
+    memberships = await orgs.memberships_of(session, user.id)
+    await session.commit()
+    if not memberships:
+        raise Forbidden(NO_ORGANIZATION)
+    roles = {m.organization_id: Role(m.role) for m, _ in memberships}
+    active = memberships[0][0].organization_id
+    if x_organization_id is not None:
+        try:
+            active = int(x_organization_id)
+        except ValueError:
+            raise NotFound("Organization not found") from None
+        if active not in roles:
+            raise NotFound("Organization not found")
+    return Caller(user=user, roles=roles, active_organization_id=active)
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]

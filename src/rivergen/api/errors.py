@@ -1,0 +1,77 @@
+"""Exception handlers: every failure leaves as the error envelope, never a trace or a secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rivergen.api.envelope import error_response
+from rivergen.core.errors import STATUS_BY_CODE, ServiceError
+
+log = structlog.get_logger(__name__)
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "BAD_REQUEST",
+    415: "BAD_REQUEST",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    503: "SERVICE_BUSY",
+}
+
+
+def validation_details(errors: Any) -> list[dict[str, str]]:
+    """One entry per bad field, without echoing the input (it may hold a secret)."""
+    details = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ())]
+        details.append(
+            {
+                "field": ".".join(location),
+                "message": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+        )
+    return details
+
+
+async def _service_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return error_response(STATUS_BY_CODE[exc.code], exc.code, exc.message, exc.details, headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return error_response(400, "BAD_REQUEST", "The request body is not valid JSON")
+    return error_response(
+        422, "VALIDATION_ERROR", "The request is not valid", validation_details(errors)
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(
+        exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST"
+    )
+    message = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into the error envelope."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,108 @@
+"""Application factory and lifespan: the store, bootstrap, and later the pool and scheduler."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from rivergen import __version__
+from rivergen.api.envelope import ErrorEnvelope
+from rivergen.api.errors import install_error_handlers
+from rivergen.api.middleware import RequestContextMiddleware
+from rivergen.api.system import router as system_router
+from rivergen.context import AppContext, build_context
+from rivergen.identity.router import router as auth_router
+from rivergen.organizations.router import router as organizations_router
+from rivergen.settings import Settings, load_settings
+from rivergen.store.migrate import upgrade
+
+log = structlog.get_logger(__name__)
+API_PREFIX = "/api/v1"
+
+
+async def bootstrap_admin(context: AppContext) -> None:
+    """On an empty store create the first organization and owner; print a made-up password once."""
+    settings = context.settings
+    password = settings.admin_password or secrets.token_urlsafe(18)
+    created = await context.organizations.bootstrap(
+        settings.admin_email, password, settings.admin_organization
+    )
+    if created:
+        log.info("bootstrap_admin_created", email=settings.admin_email)
+        if settings.admin_password is None:
+            # Printed, not logged: the log pipeline would (rightly) mask it.
+            print(
+                f"\nRiverGen admin created: {settings.admin_email} / password: {password}\n"
+                "This password is shown once; change it or set RIVERGEN_ADMIN_PASSWORD.\n",
+                flush=True,
+            )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI application; the store is opened and migrated in the lifespan."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = build_context(settings)
+        app.state.context = context
+        try:
+            await upgrade(context.engine)
+            await bootstrap_admin(context)
+            await context.start()
+            yield
+        finally:
+            await context.close()
+
+    app = FastAPI(
+        title="RiverGen data-source service",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    app.include_router(system_router)
+    for router in domain_routers():
+        app.include_router(router, prefix=API_PREFIX)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def domain_routers() -> list[Any]:
+    """Every domain's router, mounted under /api/v1."""
+    return [auth_router, organizations_router]
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with FastAPI's default 422 schema replaced by our envelope."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["ErrorEnvelope"] = ErrorEnvelope.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    for defs_name, definition in components["ErrorEnvelope"].pop("$defs", {}).items():
+        components.setdefault(defs_name, definition)
+    envelope_ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "Validation error",
+                    "content": {"application/json": {"schema": envelope_ref}},
+                }
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,106 @@
+"""The `rivergen` command: serve, migrate, create-user and the operational commands."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from typing import Annotated
+
+import typer
+
+from rivergen.identity.models import Role
+from rivergen.logging import configure_logging
+from rivergen.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="RiverGen data-source service.", no_args_is_help=True, add_completion=False)
+
+
+def settings_or_exit() -> Settings:
+    """Load settings, or print the one-line reason and exit with status 2."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        typer.echo(f"rivergen: invalid setting: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (RIVERGEN_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (RIVERGEN_PORT)")] = None,
+) -> None:
+    """Migrate the store and serve the HTTP API."""
+    import uvicorn
+
+    from rivergen.app import create_app
+
+    settings = settings_or_exit()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the metadata store to the newest schema."""
+    from rivergen.store.migrate import upgrade_blocking
+
+    settings = settings_or_exit()
+    upgrade_blocking(settings.effective_database_url)
+    typer.echo("rivergen: the store is up to date")
+
+
+@app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Argument(help="The user's email")],
+    organization: Annotated[
+        str | None, typer.Option(help="Organization to add the user to (created if missing)")
+    ] = None,
+    role: Annotated[Role, typer.Option(help="Role in the organization")] = Role.MEMBER,
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password; asked for when omitted", envvar="RIVERGEN_NEW_USER_PASSWORD"),
+    ] = None,
+) -> None:
+    """Create a user, optionally with a role in an organization."""
+    from rivergen.context import build_context
+    from rivergen.core.errors import ServiceError
+    from rivergen.store.migrate import upgrade
+
+    settings = settings_or_exit()
+    secret = password or getpass.getpass("Password: ")
+    if len(secret) < 8:
+        typer.echo("rivergen: the password must have at least 8 characters", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> int:
+        context = build_context(settings)
+        try:
+            await upgrade(context.engine)
+            user = await context.organizations.create_user(email, secret, organization, role)
+            return user.id
+        finally:
+            await context.close()
+
+    try:
+        user_id = asyncio.run(run())
+    except ServiceError as exc:
+        typer.echo(f"rivergen: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"rivergen: created user {email} (id {user_id})")
+
+
+def main() -> None:
+    """Entry point of the `rivergen` command."""
+    app(prog_name="rivergen")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Long-lived objects the application owns, built once from settings and shared by requests."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from rivergen.identity.service import AuthService, LoginThrottle
+from rivergen.identity.tokens import TokenCodec
+from rivergen.organizations.service import OrganizationService
+from rivergen.security.keyfile import read_or_create
+from rivergen.security.throttle import SlidingWindow
+from rivergen.settings import Settings
+from rivergen.store.session import create_engine, create_session_factory
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class AppContext:
+    """Everything a request handler may need besides the request itself."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    codec: TokenCodec
+    auth: AuthService
+    organizations: OrganizationService
+
+    async def start(self) -> None:
+        """Start background parts (thread pool, scheduler) once the store is ready."""
+
+    async def close(self) -> None:
+        """Release what the context holds."""
+        await self.engine.dispose()
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The access-token signing secret: the setting, or a generated file in the data directory."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    value, created = read_or_create(
+        settings.data_dir / "jwt.key", lambda: secrets.token_urlsafe(48)
+    )
+    if created:
+        log.warning("generated_jwt_secret", path=str(settings.data_dir / "jwt.key"))
+    return value
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Build the context from settings (no I/O against the store yet)."""
+    engine = create_engine(settings.effective_database_url)
+    sessions = create_session_factory(engine)
+    codec = TokenCodec(
+        jwt_secret(settings),
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.access_token_ttl_seconds,
+    )
+    window = settings.login_failure_window_seconds
+    throttle = LoginThrottle(
+        per_account=SlidingWindow(settings.login_max_failures_per_account, window),
+        per_client=SlidingWindow(settings.login_max_failures_per_client, window),
+    )
+    auth = AuthService(sessions, codec, throttle, settings.refresh_token_ttl_seconds)
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        codec=codec,
+        auth=auth,
+        organizations=OrganizationService(sessions),
+    )

@@ -1,0 +1,1 @@
+"""Data sources: per-engine configuration, encrypted credentials, tenancy."""

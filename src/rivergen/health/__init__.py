@@ -1,0 +1,1 @@
+"""Health history, summaries and scheduled checks."""

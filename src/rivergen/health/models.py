@@ -1,0 +1,37 @@
+"""One row per connection test of a saved data source."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rivergen.store.base import Base, UTCDateTime
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+BigIntKey = BigInteger().with_variant(Integer, "sqlite")
+
+
+class HealthRecord(Base):
+    """The outcome of one test: who or what triggered it, result, latency, version."""
+
+    __tablename__ = "health_records"
+    __table_args__ = (
+        Index("ix_health_records_source_time", "data_source_id", "tested_at", "id"),
+        Index("ix_health_records_tested_at", "tested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    data_source_id: Mapped[int] = mapped_column(ForeignKey("data_sources.id", ondelete="CASCADE"))
+    organization_id: Mapped[int] = mapped_column(Integer)
+    tested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    connection_successful: Mapped[bool] = mapped_column(Boolean)
+    response_time_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    ssh_tunnel_established: Mapped[bool] = mapped_column(Boolean, default=False)
+    database_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    triggered_by: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -1,0 +1,1 @@
+"""Users, tokens, organizations and memberships."""

@@ -1,0 +1,152 @@
+"""Sign-in, token refresh with rotation and reuse detection, sign-out, and who-am-I."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rivergen.audit.repository import add_event
+from rivergen.core.errors import RateLimited, Unauthorized
+from rivergen.identity import repository as users
+from rivergen.identity.models import User
+from rivergen.identity.passwords import verify_password
+from rivergen.identity.schemas import MembershipOut, MeOut, TokenPair
+from rivergen.identity.tokens import (
+    TokenCodec,
+    new_refresh_token,
+    new_session_id,
+    same_hash,
+    split_refresh_token,
+)
+from rivergen.organizations import repository as orgs
+from rivergen.security.throttle import SlidingWindow
+from rivergen.store.base import utcnow
+
+
+@dataclass
+class LoginThrottle:
+    """Failed-login counters per account and per client address."""
+
+    per_account: SlidingWindow
+    per_client: SlidingWindow
+
+    def check(self, email: str, client: str) -> None:
+        """Refuse with RATE_LIMITED while either counter is over its limit."""
+        wait = self.per_account.retry_after(email) or self.per_client.retry_after(client)
+        if wait is not None:
+            raise RateLimited("Too many failed sign-in attempts; try again later", retry_after=wait)
+
+
+class AuthService:
+    """The auth use cases; knows nothing of HTTP."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        codec: TokenCodec,
+        throttle: LoginThrottle,
+        refresh_ttl_seconds: int,
+    ) -> None:
+        self._sessions = sessions
+        self._codec = codec
+        self._throttle = throttle
+        self._refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
+
+    async def login(self, email: str, password: str, client: str) -> TokenPair:
+        """Check the password and open a sign-in session."""
+        email = email.strip().lower()
+        self._throttle.check(email, client)
+        async with self._sessions() as session, session.begin():
+            user = await users.get_user_by_email(session, email)
+            valid = verify_password(password, user.password_hash if user else None)
+            if user is None or not valid or not user.is_active:
+                self._throttle.per_account.record(email)
+                self._throttle.per_client.record(client)
+                await add_event(
+                    session,
+                    "auth.login",
+                    actor_user_id=user.id if user else None,
+                    outcome="failure",
+                    details={"email": email},
+                    client_address=client,
+                )
+                failure = Unauthorized("Invalid email or password")
+            else:
+                self._throttle.per_account.reset(email)
+                await add_event(session, "auth.login", actor_user_id=user.id, client_address=client)
+                return await self._open_session(session, user)
+        raise failure
+
+    async def _open_session(self, session: AsyncSession, user: User) -> TokenPair:
+        session_id = new_session_id()
+        refresh_token, token_hash = new_refresh_token(session_id)
+        expires_at = utcnow() + self._refresh_ttl
+        await users.add_auth_session(session, session_id, user.id, token_hash, expires_at)
+        return self._pair(user.id, session_id, refresh_token)
+
+    def _pair(self, user_id: int, session_id: str, refresh_token: str) -> TokenPair:
+        return TokenPair(
+            access_token=self._codec.issue(user_id, session_id),
+            refresh_token=refresh_token,
+            expires_in=self._codec.ttl_seconds,
+        )
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Exchange a refresh token for a new pair; a reused old token revokes the session."""
+        parts = split_refresh_token(refresh_token)
+        if parts is None:
+            raise Unauthorized("The refresh token is not valid")
+        session_id, token_hash = parts
+        now = utcnow()
+        async with self._sessions() as session, session.begin():
+            auth_session = await users.get_auth_session(session, session_id)
+            if auth_session is None or auth_session.revoked_at is not None:
+                raise Unauthorized("The refresh token is not valid")
+            if auth_session.expires_at <= now:
+                raise Unauthorized("The refresh token has expired")
+            if not same_hash(auth_session.refresh_token_hash, token_hash):
+                # A rotated token came back: someone holds a copy. End the whole session.
+                await users.revoke_auth_session(session, session_id, "reuse_detected", now)
+                reused = Unauthorized("The refresh token was already used; the session is revoked")
+            else:
+                new_token, new_hash = new_refresh_token(session_id)
+                auth_session.refresh_token_hash = new_hash
+                return self._pair(auth_session.user_id, session_id, new_token)
+        raise reused
+
+    async def logout(self, refresh_token: str) -> None:
+        """Revoke the session the refresh token belongs to."""
+        parts = split_refresh_token(refresh_token)
+        if parts is None:
+            raise Unauthorized("The refresh token is not valid")
+        session_id, token_hash = parts
+        async with self._sessions() as session, session.begin():
+            auth_session = await users.get_auth_session(session, session_id)
+            if auth_session is None or not same_hash(auth_session.refresh_token_hash, token_hash):
+                raise Unauthorized("The refresh token is not valid")
+            await users.revoke_auth_session(session, session_id, "logout", utcnow())
+
+    async def authenticate(self, session: AsyncSession, access_token: str) -> User:
+        """The user behind a valid access token whose session is still open."""
+        claims = self._codec.decode(access_token)
+        user = await users.active_user_in_session(
+            session, claims.user_id, claims.session_id, utcnow()
+        )
+        if user is None:
+            raise Unauthorized("The access token is no longer valid")
+        return user
+
+    async def me(self, session: AsyncSession, user: User) -> MeOut:
+        """The user with their organizations and roles."""
+        memberships = await orgs.memberships_of(session, user.id)
+        return MeOut(
+            id=user.id,
+            email=user.email,
+            created_at=user.created_at,
+            organizations=[
+                MembershipOut(organization_id=o.id, organization_name=o.name, role=m.role)
+                for m, o in memberships
+            ],
+        )

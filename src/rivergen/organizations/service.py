@@ -1,0 +1,186 @@
+"""Organization and membership use cases, including the bootstrap of the first admin."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rivergen.audit.repository import add_event
+from rivergen.core.errors import Conflict, Forbidden, NotFound
+from rivergen.identity import repository as users
+from rivergen.identity.models import Role, User
+from rivergen.identity.passwords import hash_password
+from rivergen.organizations import repository as orgs
+from rivergen.organizations.schemas import MemberOut, OrganizationOut
+
+
+class OrganizationService:
+    """Creates organizations and manages who belongs to them with which role."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def create(self, user: User, name: str) -> OrganizationOut:
+        """Create an organization owned by `user`."""
+        try:
+            async with self._sessions() as session, session.begin():
+                organization = await orgs.add_organization(session, name.strip())
+                await orgs.add_membership(session, organization.id, user.id, Role.OWNER.value)
+                await add_event(
+                    session,
+                    "organization.create",
+                    organization_id=organization.id,
+                    actor_user_id=user.id,
+                    target_type="organization",
+                    target_id=organization.id,
+                )
+        except IntegrityError:
+            raise Conflict("An organization with this name already exists") from None
+        return OrganizationOut(
+            id=organization.id,
+            name=organization.name,
+            role=Role.OWNER,
+            created_at=organization.created_at,
+        )
+
+    async def list_for(self, session: AsyncSession, user: User) -> list[OrganizationOut]:
+        """The user's organizations with their role in each."""
+        return [
+            OrganizationOut(id=o.id, name=o.name, role=Role(m.role), created_at=o.created_at)
+            for m, o in await orgs.memberships_of(session, user.id)
+        ]
+
+    async def members(
+        self, session: AsyncSession, organization_id: int, limit: int, offset: int
+    ) -> tuple[list[MemberOut], int]:
+        """A page of members."""
+        rows, total = await orgs.list_members(session, organization_id, limit, offset)
+        return [_member_out(m.role, u, m.created_at) for m, u in rows], total
+
+    async def add_member(
+        self,
+        actor: User,
+        actor_role: Role,
+        organization_id: int,
+        email: str,
+        role: Role,
+        password: str | None,
+    ) -> MemberOut:
+        """Add an existing user, or create the account when a password is given."""
+        _check_may_grant(actor_role, role)
+        async with self._sessions() as session, session.begin():
+            user = await users.get_user_by_email(session, email)
+            if user is None:
+                if password is None:
+                    raise NotFound("No user with this email; send a password to create the account")
+                user = await users.add_user(session, email, hash_password(password))
+            elif password is not None:
+                raise Conflict("A user with this email already exists; omit the password")
+            if await orgs.get_membership(session, organization_id, user.id) is not None:
+                raise Conflict("This user is already a member")
+            membership = await orgs.add_membership(session, organization_id, user.id, role.value)
+            await add_event(
+                session,
+                "member.add",
+                organization_id=organization_id,
+                actor_user_id=actor.id,
+                target_type="user",
+                target_id=user.id,
+                details={"role": role.value},
+            )
+        return _member_out(role.value, user, membership.created_at)
+
+    async def change_role(
+        self, actor: User, actor_role: Role, organization_id: int, user_id: int, role: Role
+    ) -> MemberOut:
+        """Change a member's role; the last owner keeps theirs."""
+        async with self._sessions() as session, session.begin():
+            membership = await orgs.get_membership(session, organization_id, user_id)
+            user = await users.get_user(session, user_id)
+            if membership is None or user is None:
+                raise NotFound("Member not found")
+            _check_may_grant(actor_role, Role(membership.role))
+            _check_may_grant(actor_role, role)
+            demoting_owner = membership.role == Role.OWNER.value and role != Role.OWNER
+            if demoting_owner and await orgs.count_owners(session, organization_id) <= 1:
+                raise Conflict("The last owner cannot be demoted")
+            membership.role = role.value
+            await add_event(
+                session,
+                "member.update",
+                organization_id=organization_id,
+                actor_user_id=actor.id,
+                target_type="user",
+                target_id=user_id,
+                details={"role": role.value},
+            )
+        return _member_out(role.value, user, membership.created_at)
+
+    async def remove_member(
+        self, actor: User, actor_role: Role, organization_id: int, user_id: int
+    ) -> None:
+        """Remove a member; the last owner cannot be removed."""
+        async with self._sessions() as session, session.begin():
+            membership = await orgs.get_membership(session, organization_id, user_id)
+            if membership is None:
+                raise NotFound("Member not found")
+            _check_may_grant(actor_role, Role(membership.role))
+            removing_owner = membership.role == Role.OWNER.value
+            if removing_owner and await orgs.count_owners(session, organization_id) <= 1:
+                raise Conflict("The last owner cannot be removed")
+            await orgs.remove_membership(session, organization_id, user_id)
+            await add_event(
+                session,
+                "member.remove",
+                organization_id=organization_id,
+                actor_user_id=actor.id,
+                target_type="user",
+                target_id=user_id,
+            )
+
+    async def bootstrap(self, email: str, password: str, organization_name: str) -> bool:
+        """On an empty store, create the first organization and its owner; never overwrites."""
+        async with self._sessions() as session, session.begin():
+            if await users.count_users(session) > 0:
+                return False
+            user = await users.add_user(session, email, hash_password(password))
+            organization = await orgs.get_organization_by_name(session, organization_name)
+            if organization is None:
+                organization = await orgs.add_organization(session, organization_name)
+            await orgs.add_membership(session, organization.id, user.id, Role.OWNER.value)
+            await add_event(
+                session,
+                "bootstrap",
+                organization_id=organization.id,
+                actor_user_id=user.id,
+                target_type="user",
+                target_id=user.id,
+            )
+        return True
+
+    async def create_user(
+        self, email: str, password: str, organization_name: str | None, role: Role
+    ) -> User:
+        """Create a user (CLI), optionally in an organization created on demand."""
+        async with self._sessions() as session, session.begin():
+            if await users.get_user_by_email(session, email) is not None:
+                raise Conflict(f"A user with the email {email} already exists")
+            user = await users.add_user(session, email, hash_password(password))
+            if organization_name:
+                organization = await orgs.get_organization_by_name(session, organization_name)
+                if organization is None:
+                    organization = await orgs.add_organization(session, organization_name)
+                await orgs.add_membership(session, organization.id, user.id, role.value)
+        return user
+
+
+def _check_may_grant(actor_role: Role, role: Role) -> None:
+    # Only owners may hand out, change or take away the owner role.
+    if role == Role.OWNER and actor_role != Role.OWNER:
+        raise Forbidden("Only an owner can grant, change or remove the owner role")
+
+
+def _member_out(role: str, user: User, joined_at: object) -> MemberOut:
+    return MemberOut.model_validate(
+        {"user_id": user.id, "email": user.email, "role": role, "joined_at": joined_at}
+    )

@@ -1,0 +1,1 @@
+"""Metadata store: SQLAlchemy base, engine and sessions, Alembic migrations."""

@@ -1,0 +1,6 @@
+"""Fixture modules live in tests/fixtures; this file only registers them."""
+
+pytest_plugins = [
+    "tests.fixtures.store",
+    "tests.fixtures.app",
+]
