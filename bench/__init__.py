@@ -1,0 +1,1 @@
+"""Benchmarks that print ratios against the raw drivers; run with `make bench`."""
