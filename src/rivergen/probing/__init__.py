@@ -1,0 +1,1 @@
+"""The connection test: thread pool, single-flight and their helpers."""

@@ -1,0 +1,1 @@
+"""Secret encryption, host policy and scrubbing."""

@@ -1,0 +1,329 @@
+"""Which network addresses a connection test may reach, judged after DNS resolution.
+
+The policy is applied to the addresses a host name resolves to, never to the name, and the caller
+connects to the address returned by `resolve_and_check`, so a name that resolves differently the
+second time (DNS rebinding) cannot slip past it.
+
+Rules, in order:
+
+1. Always refused, whatever the settings and allow-lists: cloud metadata endpoints, the whole
+   link-local ranges (169.254.0.0/16, fe80::/10: metadata services live there), unspecified
+   addresses (0.0.0.0/8, ::), multicast, and reserved/broadcast space (240.0.0.0/4).
+2. Loopback (127.0.0.0/8, ::1): refused unless `allow_loopback` (which follows `allow_private`
+   when not given), or the address is in `allowed_networks`, or the host is in `allowed_hosts`.
+3. Private and other non-public space (RFC 1918, 100.64.0.0/10 CGNAT, fc00::/7, documentation and
+   benchmarking ranges...): refused unless `allow_private`, or allow-listed as above.
+4. Everything else (public unicast) is allowed.
+
+IPv6 addresses that carry an IPv4 address (IPv4-mapped ::ffff:a.b.c.d, IPv4-translated,
+IPv4-compatible, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, Teredo) are judged by the
+embedded IPv4 address, since that is where the packets end up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+
+__all__ = ["HostPolicy", "IPAddress", "IPNetwork", "ResolvedHost", "embedded_ipv4"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_net = ipaddress.ip_network
+_addr = ipaddress.ip_address
+
+# Cloud instance metadata and platform endpoints. Most sit in link-local space (refused anyway);
+# the ones outside it must be listed one by one.
+_METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
+    _addr(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean, Oracle...
+        "169.254.170.2",  # AWS ECS task metadata and credentials
+        "169.254.170.23",  # AWS EKS pod identity agent
+        "100.100.100.200",  # Alibaba Cloud (inside CGNAT space)
+        "168.63.129.16",  # Azure WireServer (a public address)
+        "192.0.0.192",  # Oracle Cloud Classic metadata
+        "fd00:ec2::254",  # AWS IMDS over IPv6
+        "fd00:ec2::23",  # AWS EKS pod identity agent over IPv6
+        "fd20:ce::254",  # GCP metadata over IPv6
+    )
+)
+
+_LINK_LOCAL = (_net("169.254.0.0/16"), _net("fe80::/10"))
+_UNSPECIFIED = (_net("0.0.0.0/8"), _net("::/128"))
+_MULTICAST = (_net("224.0.0.0/4"), _net("ff00::/8"))
+_RESERVED = (_net("240.0.0.0/4"),)  # includes 255.255.255.255, the limited broadcast
+_LOOPBACK = (_net("127.0.0.0/8"), _net("::1/128"))
+_PRIVATE = (
+    _net("10.0.0.0/8"),
+    _net("172.16.0.0/12"),
+    _net("192.168.0.0/16"),
+    _net("100.64.0.0/10"),  # carrier-grade NAT
+    _net("fc00::/7"),  # unique local
+    _net("fec0::/10"),  # deprecated site-local, still routed inside some networks
+)
+
+_IPV4_MAPPED = _net("::ffff:0:0/96")
+_IPV4_TRANSLATED = _net("::ffff:0:0:0/96")
+_IPV4_COMPATIBLE = _net("::/96")
+_NAT64 = (_net("64:ff9b::/96"), _net("64:ff9b:1::/48"))
+
+# getaddrinfo failures meaning "this name does not exist / has no address". EAI_AGAIN (the
+# resolver got no definite answer) is reported as HOST_NOT_FOUND too, not TIMEOUT: the user's
+# remedy is the same (check the name and the server's DNS), and TIMEOUT is kept for a target that
+# does not answer within the test's deadline.
+_NOT_FOUND_CODES = frozenset(
+    code
+    for code in (
+        getattr(socket, "EAI_NONAME", None),
+        getattr(socket, "EAI_NODATA", None),
+        getattr(socket, "EAI_ADDRFAMILY", None),
+        getattr(socket, "EAI_FAIL", None),
+    )
+    if code is not None
+)
+_TRY_AGAIN_CODES = frozenset(c for c in (getattr(socket, "EAI_AGAIN", None),) if c is not None)
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """Return the IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, ...), if any."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _IPV4_MAPPED or ip in _IPV4_TRANSLATED or any(ip in n for n in _NAT64):
+        return low32
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client's address, where the traffic is relayed to
+    # IPv4-compatible (::a.b.c.d, deprecated); :: and ::1 are judged as themselves.
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
+        return low32
+    return None
+
+
+def _in_any(ip: IPAddress, networks: Iterable[IPNetwork]) -> bool:
+    return any(ip.version == n.version and ip in n for n in networks)
+
+
+def _parse_ip(text: str) -> IPAddress | None:
+    """Parse an address literal, accepting `[v6]` brackets and a `%zone` suffix."""
+    candidate = text.strip()
+    if candidate.startswith("[") and candidate.endswith("]"):
+        candidate = candidate[1:-1]
+    try:
+        ip = _addr(candidate)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        # The zone only picks an interface; judge the address itself.
+        ip = ipaddress.IPv6Address(candidate.split("%", 1)[0])
+    return ip
+
+
+@dataclass(frozen=True)
+class ResolvedHost:
+    """The address a test connects to, after the policy accepted every address of the host."""
+
+    address: str
+    family: socket.AddressFamily
+    all_addresses: tuple[str, ...]
+    dns_ms: float
+    host: str = ""
+    port: int = 0
+
+
+@dataclass
+class HostPolicy:
+    """Decides which resolved addresses a connection test may reach."""
+
+    allow_private: bool = True
+    allow_loopback: bool | None = None
+    allowed_networks: Sequence[IPNetwork | str] = field(default_factory=list)
+    allowed_hosts: Sequence[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._networks: tuple[IPNetwork, ...] = tuple(
+            n
+            if isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network)
+            else _net(n, strict=False)
+            for n in self.allowed_networks
+        )
+        self._hosts = frozenset(_normalize_host(h) for h in self.allowed_hosts if h.strip())
+
+    @property
+    def loopback_allowed(self) -> bool:
+        """Whether loopback addresses are allowed (follows allow_private unless set)."""
+        return self.allow_private if self.allow_loopback is None else self.allow_loopback
+
+    def host_is_allow_listed(self, host: str) -> bool:
+        """Whether `host` is in allowed_hosts (exactly, or under a `*.domain` entry)."""
+        name = _normalize_host(host)
+        if name in self._hosts:
+            return True
+        return any(h.startswith("*.") and name.endswith(h[1:]) for h in self._hosts)
+
+    def refusal_reason(self, ip: str | IPAddress, *, host_allowed: bool = False) -> str | None:
+        """Return why `ip` is refused (a phrase such as "a link-local address"), or None."""
+        parsed = ip if not isinstance(ip, str) else _parse_ip(ip)
+        if parsed is None:
+            return "not a valid IP address"
+        inner = embedded_ipv4(parsed)
+        judged: IPAddress = inner if inner is not None else parsed
+        if parsed in _METADATA_ADDRESSES or judged in _METADATA_ADDRESSES:
+            return "a cloud metadata address, which is never allowed"
+        if _in_any(judged, _LINK_LOCAL):
+            return "a link-local address, which is never allowed"
+        if _in_any(judged, _UNSPECIFIED):
+            return "an unspecified address, which is never allowed"
+        if _in_any(judged, _MULTICAST):
+            return "a multicast address, which is never allowed"
+        if _in_any(judged, _RESERVED):
+            return "a reserved or broadcast address, which is never allowed"
+        allow_listed = (
+            host_allowed or _in_any(parsed, self._networks) or _in_any(judged, self._networks)
+        )
+        if _in_any(judged, _LOOPBACK):
+            if self.loopback_allowed or allow_listed:
+                return None
+            return "a loopback address, and loopback addresses are not allowed on this server"
+        if _in_any(judged, _PRIVATE) or not judged.is_global:
+            if self.allow_private or allow_listed:
+                return None
+            return "a private network address, and private networks are not allowed on this server"
+        return None
+
+    def check_address(self, ip: str, *, host: str | None = None) -> None:
+        """Raise ProbeFailure(HOST_NOT_ALLOWED) when the policy refuses `ip`."""
+        host_allowed = host is not None and self.host_is_allow_listed(host)
+        reason = self.refusal_reason(ip, host_allowed=host_allowed)
+        if reason is None:
+            return
+        if host is not None and _parse_ip(host) is None:
+            message = f"The host {host} resolves to {ip}, {reason}"
+        else:
+            message = f"The address {ip} is {reason}"
+        raise ProbeFailure(ErrorCode.HOST_NOT_ALLOWED, Phase.POLICY, message)
+
+    def check_resolved(self, host: str, addresses: Sequence[str]) -> None:
+        """Raise ProbeFailure(HOST_NOT_ALLOWED) when ANY of the host's addresses is refused."""
+        # One refused address refuses the host: the driver (or a retry) could otherwise end up
+        # on it, and whoever controls the DNS zone chooses which addresses a name returns.
+        for address in addresses:
+            self.check_address(address, host=host)
+
+    def is_allowed(self, ip: str) -> bool:
+        """Whether the policy accepts `ip` on its own (no host allow-list)."""
+        return self.refusal_reason(ip) is None
+
+    async def resolve_and_check(self, host: str, port: int, deadline: Deadline) -> ResolvedHost:
+        """Resolve `host` within the deadline, refuse it if any address is refused, pick one."""
+        name = host.strip()
+        if name.startswith("[") and name.endswith("]"):
+            name = name[1:-1]
+        if not name:
+            raise ProbeFailure(ErrorCode.CONFIGURATION_ERROR, Phase.DNS, "The host name is empty")
+        literal = _parse_ip(name)
+        if literal is not None:
+            self.check_address(str(literal), host=name)
+            family = socket.AF_INET if literal.version == 4 else socket.AF_INET6
+            return ResolvedHost(str(literal), family, (str(literal),), 0.0, host=name, port=port)
+
+        started = time.monotonic()
+        addresses = await _getaddrinfo(name, port, deadline)
+        dns_ms = (time.monotonic() - started) * 1000.0
+
+        if not addresses:
+            raise ProbeFailure(
+                ErrorCode.HOST_NOT_FOUND, Phase.DNS, f"The host name {name} has no IP address"
+            )
+        self.check_resolved(name, [a for a, _ in addresses])
+        # getaddrinfo already sorted them by RFC 6724 preference; connect to the first.
+        first, first_family = addresses[0]
+        return ResolvedHost(
+            address=first,
+            family=first_family,
+            all_addresses=tuple(a for a, _ in addresses),
+            dns_ms=dns_ms,
+            host=name,
+            port=port,
+        )
+
+
+def _normalize_host(host: str) -> str:
+    return host.strip().rstrip(".").lower()
+
+
+async def _getaddrinfo(
+    name: str, port: int, deadline: Deadline
+) -> list[tuple[str, socket.AddressFamily]]:
+    """Resolve to distinct (address, family) pairs in the resolver's order, within the deadline."""
+    loop = asyncio.get_running_loop()
+    if deadline.expired():
+        raise ProbeFailure(
+            ErrorCode.TIMEOUT, Phase.DNS, f"No time was left to resolve the host name {name}"
+        )
+    try:
+        # The resolver thread cannot be interrupted; on timeout it finishes on its own within
+        # the system resolver's limits (resolv.conf timeout x attempts), holding one executor
+        # thread until then.
+        async with asyncio.timeout(deadline.remaining()):
+            infos = await loop.getaddrinfo(
+                name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+    except TimeoutError:
+        raise ProbeFailure(
+            ErrorCode.TIMEOUT,
+            Phase.DNS,
+            f"Resolving the host name {name} did not finish within the time limit",
+        ) from None
+    except socket.gaierror as exc:
+        raise _classify_gaierror(exc, name) from None
+    except (UnicodeError, ValueError):
+        # IDNA encoding failures and embedded NUL characters.
+        raise ProbeFailure(
+            ErrorCode.CONFIGURATION_ERROR, Phase.DNS, f"{name!r} is not a valid host name"
+        ) from None
+    except OSError as exc:
+        raise ProbeFailure(
+            ErrorCode.HOST_NOT_FOUND,
+            Phase.DNS,
+            f"The host name {name} could not be resolved (system error {exc.errno})",
+        ) from None
+    addresses: list[tuple[str, socket.AddressFamily]] = []
+    for family, _type, _proto, _canon, sockaddr in infos:
+        address = sockaddr[0]
+        if family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, str):
+            continue
+        if all(address != seen for seen, _ in addresses):
+            addresses.append((address, family))
+    return addresses
+
+
+def _classify_gaierror(exc: socket.gaierror, name: str) -> ProbeFailure:
+    """Map a getaddrinfo error code (never its text) to a failure."""
+    code = exc.errno
+    if code in _TRY_AGAIN_CODES:
+        return ProbeFailure(
+            ErrorCode.HOST_NOT_FOUND,
+            Phase.DNS,
+            f"The host name {name} could not be resolved: the DNS server gave no definite "
+            "answer (temporary failure)",
+        )
+    if code in _NOT_FOUND_CODES:
+        return ProbeFailure(
+            ErrorCode.HOST_NOT_FOUND, Phase.DNS, f"The host name {name} could not be resolved"
+        )
+    return ProbeFailure(
+        ErrorCode.HOST_NOT_FOUND,
+        Phase.DNS,
+        f"The host name {name} could not be resolved (resolver error {code})",
+    )
