@@ -17,6 +17,7 @@ from rivergen.api.errors import install_error_handlers
 from rivergen.api.middleware import RequestContextMiddleware
 from rivergen.api.system import router as system_router
 from rivergen.context import AppContext, build_context
+from rivergen.datasources.router import router as data_sources_router
 from rivergen.identity.router import router as auth_router
 from rivergen.organizations.router import router as organizations_router
 from rivergen.settings import Settings, load_settings
@@ -79,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def domain_routers() -> list[Any]:
     """Every domain's router, mounted under /api/v1."""
-    return [auth_router, organizations_router]
+    return [auth_router, organizations_router, data_sources_router]
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

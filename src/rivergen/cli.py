@@ -97,6 +97,37 @@ def create_user(
     typer.echo(f"rivergen: created user {email} (id {user_id})")
 
 
+@app.command("rotate-keys")
+def rotate_keys(
+    generate: Annotated[
+        bool,
+        typer.Option(
+            "--generate", help="Only print a new key to put first in RIVERGEN_SECRET_KEYS"
+        ),
+    ] = False,
+) -> None:
+    """Re-encrypt every stored secret with the newest key of RIVERGEN_SECRET_KEYS."""
+    from rivergen.context import build_context
+    from rivergen.security.crypto import generate_key
+    from rivergen.store.migrate import upgrade
+
+    if generate:
+        typer.echo(generate_key())
+        return
+    settings = settings_or_exit()
+
+    async def run() -> tuple[int, int]:
+        context = build_context(settings)
+        try:
+            await upgrade(context.engine)
+            return await context.data_sources.rotate_keys()
+        finally:
+            await context.close()
+
+    seen, rotated = asyncio.run(run())
+    typer.echo(f"rivergen: {rotated} of {seen} data sources re-encrypted with the newest key")
+
+
 def main() -> None:
     """Entry point of the `rivergen` command."""
     app(prog_name="rivergen")

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from rivergen.datasources.service import DataSourceService
 from rivergen.identity.service import AuthService, LoginThrottle
 from rivergen.identity.tokens import TokenCodec
 from rivergen.organizations.service import OrganizationService
+from rivergen.security.crypto import SecretBox
 from rivergen.security.keyfile import read_or_create
 from rivergen.security.throttle import SlidingWindow
 from rivergen.settings import Settings
@@ -29,6 +31,8 @@ class AppContext:
     codec: TokenCodec
     auth: AuthService
     organizations: OrganizationService
+    secret_box: SecretBox
+    data_sources: DataSourceService
 
     async def start(self) -> None:
         """Start background parts (thread pool, scheduler) once the store is ready."""
@@ -66,6 +70,13 @@ def build_context(settings: Settings) -> AppContext:
         per_client=SlidingWindow(settings.login_max_failures_per_client, window),
     )
     auth = AuthService(sessions, codec, throttle, settings.refresh_token_ttl_seconds)
+    box = SecretBox.from_setting(settings.secret_keys, settings.data_dir)
+    data_sources = DataSourceService(
+        sessions,
+        box,
+        settings.effective_file_sources_dir,
+        settings.min_health_check_interval_seconds,
+    )
     return AppContext(
         settings=settings,
         engine=engine,
@@ -73,4 +84,6 @@ def build_context(settings: Settings) -> AppContext:
         codec=codec,
         auth=auth,
         organizations=OrganizationService(sessions),
+        secret_box=box,
+        data_sources=data_sources,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -11,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rivergen.context import AppContext
 from rivergen.core.errors import Forbidden, NotFound, Unauthorized
+from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role, User
 from rivergen.organizations import repository as orgs
 
@@ -56,34 +56,6 @@ async def current_user(request: Request, context: Context, session: Session) -> 
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
-
-
-@dataclass(frozen=True)
-class Caller:
-    """A signed-in user with their roles and the organization list and create act on."""
-
-    user: User
-    roles: dict[int, Role]
-    active_organization_id: int
-
-    def role_in(self, organization_id: int) -> Role | None:
-        """The caller's role in an organization, if any."""
-        return self.roles.get(organization_id)
-
-    def require(self, minimum: Role, organization_id: int | None = None) -> int:
-        """Check the caller has at least `minimum` in the organization; return its id."""
-        org_id = self.active_organization_id if organization_id is None else organization_id
-        role = self.roles.get(org_id)
-        if role is None:
-            raise NotFound("Organization not found")
-        if not role.at_least(minimum):
-            raise Forbidden(f"This action requires the {minimum.value} role or higher")
-        return org_id
-
-    @property
-    def organization_ids(self) -> list[int]:
-        """Every organization the caller belongs to."""
-        return list(self.roles)
 
 
 async def current_caller(

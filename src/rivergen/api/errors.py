@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rivergen.api.envelope import error_response
 from rivergen.core.errors import STATUS_BY_CODE, ServiceError
+from rivergen.core.validation import validation_details
 
 log = structlog.get_logger(__name__)
 
@@ -28,21 +27,6 @@ _HTTP_CODES = {
     429: "RATE_LIMITED",
     503: "SERVICE_BUSY",
 }
-
-
-def validation_details(errors: Any) -> list[dict[str, str]]:
-    """One entry per bad field, without echoing the input (it may hold a secret)."""
-    details = []
-    for error in errors:
-        location = [str(part) for part in error.get("loc", ())]
-        details.append(
-            {
-                "field": ".".join(location),
-                "message": str(error.get("msg", "")),
-                "type": str(error.get("type", "")),
-            }
-        )
-    return details
 
 
 async def _service_error(_request: Request, exc: Exception) -> JSONResponse:

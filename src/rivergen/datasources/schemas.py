@@ -1,0 +1,108 @@
+"""Request and response bodies of data sources.
+
+`connection` is validated per engine by the service (the engine is only known once `type` is
+read), so here it is an object; `GET /api/v1/data-source-types` documents each engine's fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rivergen.tunnels.schemas import SshTunnelConfig
+
+MASK = "********"
+Status = Literal["pending", "active", "failed"]
+
+
+class DataSourceCreate(BaseModel):
+    """A new data source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    type: str = Field(min_length=1, max_length=32, examples=["postgresql"])
+    description: str | None = Field(default=None, max_length=2000)
+    connection: dict[str, Any] = Field(
+        description="Engine-specific fields; see GET /api/v1/data-source-types",
+        examples=[
+            {
+                "host": "10.0.3.7",
+                "port": 5432,
+                "database": "analytics",
+                "username": "reader",
+                "password": "s3cret",
+                "ssl_mode": "require",
+            }
+        ],
+    )
+    ssh_tunnel: SshTunnelConfig | None = None
+    health_check_interval_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+
+
+class DataSourceUpdate(BaseModel):
+    """A partial change: omitted fields keep their value; `connection` keys merge into stored ones.
+
+    A secret that is omitted or sent as "********" keeps the stored one, unless the host, port,
+    engine or tunnel host changes: stored secrets never follow a new destination.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    type: str | None = Field(default=None, min_length=1, max_length=32)
+    description: str | None = Field(default=None, max_length=2000)
+    connection: dict[str, Any] | None = None
+    ssh_tunnel: dict[str, Any] | None = None
+    health_check_interval_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+
+
+class DataSourceOut(BaseModel):
+    """A data source as shown to users: secrets appear as "********"."""
+
+    id: int
+    organization_id: int
+    name: str
+    type: str
+    description: str | None
+    connection: dict[str, Any]
+    ssh_tunnel: dict[str, Any] | None
+    health_check_interval_seconds: int | None
+    status: Status
+    last_tested_at: datetime | None
+    last_connected_at: datetime | None
+    last_response_time_ms: float | None
+    last_error_code: str | None
+    last_error_message: str | None
+    database_version: str | None
+    ssh_host_key_fingerprint: str | None
+    created_by: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EngineField(BaseModel):
+    """One connection field of an engine."""
+
+    name: str
+    type: str
+    required: bool
+    default: Any = None
+    secret: bool
+    description: str | None = None
+
+
+class EngineOut(BaseModel):
+    """An engine the service can test."""
+
+    type: str
+    label: str
+    aliases: list[str]
+    default_port: int | None
+    file_based: bool
+    driver_installed: bool
+    default_test_query: str
+    fields: list[EngineField]
+    allowed_options: list[str]

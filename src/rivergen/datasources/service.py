@@ -1,0 +1,437 @@
+"""Data-source use cases: create, read, change, delete, and key rotation. Knows nothing of HTTP."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rivergen.audit.repository import add_event
+from rivergen.core.errors import Conflict, InvalidInput, NotFound
+from rivergen.core.validation import validation_details
+from rivergen.datasources import repository as repo_module
+from rivergen.datasources.config import (
+    SecretMap,
+    SourceConfig,
+    is_mask,
+    masked,
+    resolve_spec,
+    split_secrets,
+    validate_connection,
+)
+from rivergen.datasources.models import DataSource
+from rivergen.datasources.repository import DataSourceRepository, ListFilters
+from rivergen.datasources.schemas import DataSourceCreate, DataSourceOut, DataSourceUpdate
+from rivergen.identity.caller import Caller
+from rivergen.identity.models import Role
+from rivergen.security.crypto import SecretBox
+from rivergen.tunnels.schemas import SSH_SECRET_FIELDS, SshTunnelConfig
+
+NOT_FOUND = "Data source not found"
+
+
+@dataclass(frozen=True)
+class StoredSource:
+    """A data source with its configuration decrypted, ready for a test."""
+
+    row: DataSource
+    config: SourceConfig
+
+
+class DataSourceService:
+    """Registers data sources with their secrets encrypted, scoped to the caller's organizations."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        file_root: Path,
+        min_interval_seconds: int,
+    ) -> None:
+        self._sessions = sessions
+        self._box = box
+        self._file_root = file_root
+        self._min_interval = min_interval_seconds
+
+    # ----- reading -------------------------------------------------------------------------
+
+    def decrypt_secrets(self, row: DataSource) -> SecretMap:
+        """The stored secrets of a row."""
+        if not row.secrets_ciphertext:
+            return {"connection": {}, "ssh_tunnel": {}}
+        secrets: SecretMap = json.loads(self._box.decrypt(row.secrets_ciphertext))
+        return secrets
+
+    def to_out(self, row: DataSource) -> DataSourceOut:
+        """A row as shown to users, secrets masked."""
+        spec = resolve_spec(row.type)
+        connection, tunnel = masked(
+            spec.secret_fields, row.connection, row.ssh_tunnel, self._secret_presence(row)
+        )
+        return DataSourceOut.model_validate(
+            {**_row_fields(row), "connection": connection, "ssh_tunnel": tunnel}
+        )
+
+    def _secret_presence(self, row: DataSource) -> SecretMap:
+        # Which secrets are set is all the response needs; decrypting tells us reliably.
+        return self.decrypt_secrets(row)
+
+    async def get(
+        self, session: AsyncSession, caller: Caller, data_source_id: int
+    ) -> DataSourceOut:
+        """One data source the caller may read."""
+        row = await self._visible(session, caller, data_source_id, Role.VIEWER)
+        return self.to_out(row)
+
+    async def list(
+        self, session: AsyncSession, caller: Caller, filters: ListFilters, limit: int, offset: int
+    ) -> tuple[list[DataSourceOut], int]:
+        """A page of the active organization's data sources."""
+        organization_id = caller.require(Role.VIEWER)
+        if filters.type:
+            spec = resolve_spec(filters.type)
+            filters = ListFilters(type=spec.key, status=filters.status, name=filters.name)
+        repo = DataSourceRepository(session, caller.organization_ids)
+        rows, total = await repo.list(organization_id, filters, limit, offset)
+        return [self.to_out(row) for row in rows], total
+
+    async def _visible(
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        data_source_id: int,
+        minimum: Role,
+        for_update: bool = False,
+    ) -> DataSource:
+        repo = DataSourceRepository(session, caller.organization_ids)
+        row = await repo.get(data_source_id, for_update=for_update)
+        if row is None:
+            raise NotFound(NOT_FOUND)
+        caller.require(minimum, row.organization_id)
+        return row
+
+    async def load_for_test(
+        self, session: AsyncSession, caller: Caller, data_source_id: int
+    ) -> StoredSource:
+        """A data source the caller may test (member and up), decrypted."""
+        row = await self._visible(session, caller, data_source_id, Role.MEMBER)
+        return StoredSource(row=row, config=self.decrypted_config(row))
+
+    def decrypted_config(self, row: DataSource) -> SourceConfig:
+        """The row's configuration with its secrets, validated again."""
+        spec = resolve_spec(row.type)
+        secrets = self.decrypt_secrets(row)
+        connection = spec.connection_model.model_validate(
+            {**row.connection, **secrets.get("connection", {})}
+        )
+        tunnel = None
+        if row.ssh_tunnel is not None:
+            tunnel = SshTunnelConfig.model_validate(
+                {**row.ssh_tunnel, **secrets.get("ssh_tunnel", {})}
+            )
+        return SourceConfig(spec=spec, connection=connection, ssh_tunnel=tunnel)
+
+    # ----- validation ----------------------------------------------------------------------
+
+    def build_config(
+        self, engine_type: str, connection: dict[str, Any], tunnel: SshTunnelConfig | None
+    ) -> SourceConfig:
+        """Validate a configuration for its engine."""
+        spec = resolve_spec(engine_type)
+        validated = validate_connection(spec, connection, self._file_root)
+        if tunnel is not None and spec.file_based:
+            raise InvalidInput(
+                "File engines cannot use an SSH tunnel",
+                [
+                    {
+                        "field": "body.ssh_tunnel",
+                        "message": "Not allowed for file engines",
+                        "type": "not_allowed",
+                    }
+                ],
+            )
+        return SourceConfig(spec=spec, connection=validated, ssh_tunnel=tunnel)
+
+    def _check_interval(self, interval: int | None) -> None:
+        if interval is not None and interval < self._min_interval:
+            raise InvalidInput(
+                "Health check interval too short",
+                [
+                    {
+                        "field": "body.health_check_interval_seconds",
+                        "message": f"Must be at least {self._min_interval} seconds, or null",
+                        "type": "greater_than_equal",
+                    }
+                ],
+            )
+
+    # ----- writing -------------------------------------------------------------------------
+
+    async def create(self, caller: Caller, body: DataSourceCreate) -> DataSourceOut:
+        """Register a data source in the active organization (admin and up)."""
+        organization_id = caller.require(Role.ADMIN)
+        config = self.build_config(body.type, body.connection, body.ssh_tunnel)
+        self._check_interval(body.health_check_interval_seconds)
+        plain, tunnel, secrets = split_secrets(config)
+        async with self._sessions() as session, session.begin():
+            repo = DataSourceRepository(session, caller.organization_ids)
+            if await repo.name_taken(organization_id, body.name):
+                raise Conflict("A data source with this name already exists")
+            row = DataSource(
+                organization_id=organization_id,
+                name=body.name,
+                type=config.spec.key,
+                description=body.description,
+                connection=plain,
+                ssh_tunnel=tunnel,
+                secrets_ciphertext=self._encrypt(secrets),
+                health_check_interval_seconds=body.health_check_interval_seconds,
+                status="pending",
+                created_by=caller.user.id,
+            )
+            await repo.add(row)
+            await add_event(
+                session,
+                "data_source.create",
+                organization_id=organization_id,
+                actor_user_id=caller.user.id,
+                target_type="data_source",
+                target_id=row.id,
+                details={"name": row.name, "type": row.type},
+            )
+        return self.to_out(row)
+
+    def _encrypt(self, secrets: SecretMap) -> str | None:
+        if not any(secrets.values()):
+            return None
+        return self._box.encrypt(json.dumps(secrets, sort_keys=True))
+
+    async def update(
+        self, caller: Caller, data_source_id: int, body: DataSourceUpdate
+    ) -> DataSourceOut:
+        """Change a data source (admin and up) with the secret-keeping rules of design.md."""
+        sent = body.model_fields_set
+        async with self._sessions() as session, session.begin():
+            row = await self._visible(session, caller, data_source_id, Role.ADMIN, for_update=True)
+            stored = self.decrypt_secrets(row)
+            plan = _plan_update(row, stored, body)
+            config = self.build_config(plan.engine_type, plan.connection, plan.tunnel)
+            if "health_check_interval_seconds" in sent:
+                self._check_interval(body.health_check_interval_seconds)
+            plain, tunnel, secrets = split_secrets(config)
+            repo = DataSourceRepository(session, caller.organization_ids)
+            if body.name is not None and await repo.name_taken(
+                row.organization_id, body.name, row.id
+            ):
+                raise Conflict("A data source with this name already exists")
+            changed = _changed_fields(row, body, config.spec.key, plain, tunnel, secrets, stored)
+            if body.name is not None:
+                row.name = body.name
+            if "description" in sent:
+                row.description = body.description
+            if "health_check_interval_seconds" in sent:
+                row.health_check_interval_seconds = body.health_check_interval_seconds
+                row.next_check_at = None
+            row.type = config.spec.key
+            row.connection = plain
+            row.ssh_tunnel = tunnel
+            row.secrets_ciphertext = self._encrypt(secrets)
+            if plan.destination_changed:
+                # Results of the old destination say nothing about the new one.
+                row.status = "pending"
+            await add_event(
+                session,
+                "data_source.update",
+                organization_id=row.organization_id,
+                actor_user_id=caller.user.id,
+                target_type="data_source",
+                target_id=row.id,
+                details={"changed": sorted(changed)},
+            )
+        return self.to_out(row)
+
+    async def delete(self, caller: Caller, data_source_id: int) -> None:
+        """Delete a data source (admin and up) with its health history."""
+        async with self._sessions() as session, session.begin():
+            row = await self._visible(session, caller, data_source_id, Role.ADMIN, for_update=True)
+            await DataSourceRepository(session, caller.organization_ids).delete(row)
+            await add_event(
+                session,
+                "data_source.delete",
+                organization_id=row.organization_id,
+                actor_user_id=caller.user.id,
+                target_type="data_source",
+                target_id=row.id,
+                details={"name": row.name},
+            )
+
+    async def rotate_keys(self, batch: int = 200) -> tuple[int, int]:
+        """Re-encrypt every stored secret with the newest key; returns (seen, re-encrypted)."""
+        seen = rotated = 0
+        after_id = 0
+        while True:
+            async with self._sessions() as session, session.begin():
+                rows = await repo_module.all_with_secrets(session, after_id, batch)
+                for row in rows:
+                    seen += 1
+                    assert row.secrets_ciphertext is not None
+                    if self._box.needs_rotation(row.secrets_ciphertext):
+                        row.secrets_ciphertext = self._box.rotate(row.secrets_ciphertext)
+                        rotated += 1
+                if rows:
+                    await add_event(
+                        session,
+                        "secrets.rotate",
+                        details={
+                            "rotated_up_to_id": rows[-1].id,
+                            "key_id": self._box.current_key_id,
+                        },
+                    )
+            if not rows:
+                return seen, rotated
+            after_id = rows[-1].id
+
+
+@dataclass(frozen=True)
+class _UpdatePlan:
+    engine_type: str
+    connection: dict[str, Any]
+    tunnel: SshTunnelConfig | None
+    destination_changed: bool
+
+
+def _plan_update(row: DataSource, stored: SecretMap, body: DataSourceUpdate) -> _UpdatePlan:
+    """Merge a PATCH into the stored configuration; secrets never follow a new destination."""
+    old_spec = resolve_spec(row.type)
+    new_spec = resolve_spec(body.type) if body.type is not None else old_spec
+    engine_changed = new_spec.key != old_spec.key
+    patch = body.connection or {}
+    stored_conn_secrets = stored.get("connection", {})
+    if engine_changed:
+        connection: dict[str, Any] = {}
+        keep_conn = {}
+    else:
+        connection = dict(row.connection)
+        keep_conn = dict(stored_conn_secrets)
+    for key, value in patch.items():
+        if key in new_spec.secret_fields and is_mask(value):
+            continue
+        connection[key] = value
+        keep_conn.pop(key, None)
+    db_moved = engine_changed or any(
+        key in patch and patch[key] != row.connection.get(key) for key in ("host", "port", "path")
+    )
+    tunnel, tunnel_moved, tunnel_missing = _plan_tunnel(row, stored, body)
+    missing: list[str] = []
+    if db_moved or tunnel_moved:
+        missing += [
+            f"connection.{name}" for name in sorted(keep_conn) if name in new_spec.secret_fields
+        ]
+    missing += tunnel_missing
+    if missing:
+        raise InvalidInput(
+            "The destination changed: send the secrets again",
+            [
+                {
+                    "field": f"body.{name}",
+                    "message": "Stored secrets never follow a new destination; "
+                    "send this secret again",
+                    "type": "secret_required",
+                }
+                for name in missing
+            ],
+        )
+    for name, value in keep_conn.items():
+        connection.setdefault(name, value)
+    return _UpdatePlan(new_spec.key, connection, tunnel, db_moved or tunnel_moved)
+
+
+def _plan_tunnel(
+    row: DataSource, stored: SecretMap, body: DataSourceUpdate
+) -> tuple[SshTunnelConfig | None, bool, list[str]]:
+    """The tunnel after a PATCH, whether its host moved, and secrets that must be resent."""
+    old = row.ssh_tunnel
+    old_secrets = stored.get("ssh_tunnel", {})
+    if "ssh_tunnel" not in body.model_fields_set:
+        if old is None:
+            return None, False, []
+        return SshTunnelConfig.model_validate({**old, **old_secrets}), False, []
+    if body.ssh_tunnel is None:
+        return None, old is not None, []
+    patch = body.ssh_tunnel
+    merged: dict[str, Any] = dict(old or {})
+    keep = dict(old_secrets) if old is not None else {}
+    for key, value in patch.items():
+        if key in SSH_SECRET_FIELDS and is_mask(value):
+            continue
+        merged[key] = value
+        keep.pop(key, None)
+    moved = old is None or any(
+        key in patch and patch[key] != old.get(key) for key in ("host", "port")
+    )
+    if moved and old is not None and keep:
+        return None, True, [f"ssh_tunnel.{name}" for name in sorted(keep)]
+    merged.update(keep)
+    try:
+        tunnel = SshTunnelConfig.model_validate(merged)
+    except ValidationError as exc:
+        details = validation_details(exc.errors(), prefix="body.ssh_tunnel")
+        raise InvalidInput("The SSH tunnel is not valid", details) from None
+    return tunnel, moved and old is not None, []
+
+
+def _changed_fields(
+    row: DataSource,
+    body: DataSourceUpdate,
+    engine: str,
+    plain: dict[str, Any],
+    tunnel: dict[str, Any] | None,
+    secrets: SecretMap,
+    stored: SecretMap,
+) -> set[str]:
+    """Names of the fields a PATCH changed (never their secret values)."""
+    changed: set[str] = {
+        name
+        for name in ("name", "description", "health_check_interval_seconds")
+        if name in body.model_fields_set and getattr(body, name) != getattr(row, name)
+    }
+    if engine != row.type:
+        changed.add("type")
+    changed |= {
+        f"connection.{k}"
+        for k in set(plain) | set(row.connection)
+        if plain.get(k) != row.connection.get(k)
+    }
+    if tunnel != row.ssh_tunnel:
+        changed.add("ssh_tunnel")
+    for part in ("connection", "ssh_tunnel"):
+        new, old = secrets.get(part, {}), stored.get(part, {})
+        changed |= {f"{part}.{k}" for k in set(new) | set(old) if new.get(k) != old.get(k)}
+    return changed
+
+
+def _row_fields(row: DataSource) -> dict[str, Any]:
+    names = (
+        "id",
+        "organization_id",
+        "name",
+        "type",
+        "description",
+        "health_check_interval_seconds",
+        "status",
+        "last_tested_at",
+        "last_connected_at",
+        "last_response_time_ms",
+        "last_error_code",
+        "last_error_message",
+        "database_version",
+        "ssh_host_key_fingerprint",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
+    return {name: getattr(row, name) for name in names}
