@@ -231,6 +231,12 @@ class HostPolicy:
             name = name[1:-1]
         if not name:
             raise ProbeFailure(ErrorCode.CONFIGURATION_ERROR, Phase.DNS, "The host name is empty")
+        if len(name) > 253 or any(ord(c) < 33 or ord(c) == 127 for c in name):
+            # Whitespace and control characters never belong in a host name, and a NUL would
+            # end it early in the C resolver.
+            raise ProbeFailure(
+                ErrorCode.CONFIGURATION_ERROR, Phase.DNS, f"{name!r} is not a valid host name"
+            )
         literal = _parse_ip(name)
         if literal is not None:
             self.check_address(str(literal), host=name)

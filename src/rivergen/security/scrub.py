@@ -45,7 +45,8 @@ _SENSITIVE_WORDS = (
 )
 _KEY_VALUE_RE = re.compile(
     rf"(?i)(?<![\w.\-])([\w.\-]*?(?:{_SENSITIVE_WORDS})[\w\-]*[\"']?\s*[=:]\s*)"
-    r"(?:\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'|([^\s&;,\"')\]}]+))"
+    # A bare value runs on over commas: a comma-separated key list must not leak its tail.
+    r"(?:\"((?:[^\"\\]|\\.)*)\"|'((?:[^'\\]|\\.)*)'|([^\s&;\"')\]}]+))"
 )
 
 # MySQL's "Access denied ... (using password: YES)" says whether a password was sent; keep it.
