@@ -20,6 +20,7 @@ from rivergen.context import AppContext, build_context
 from rivergen.datasources.router import router as data_sources_router
 from rivergen.identity.router import router as auth_router
 from rivergen.organizations.router import router as organizations_router
+from rivergen.probing.router import router as tests_router
 from rivergen.settings import Settings, load_settings
 from rivergen.store.migrate import upgrade
 
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def domain_routers() -> list[Any]:
     """Every domain's router, mounted under /api/v1."""
-    return [auth_router, organizations_router, data_sources_router]
+    return [auth_router, organizations_router, tests_router, data_sources_router]
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -12,7 +12,11 @@ from rivergen.datasources.service import DataSourceService
 from rivergen.identity.service import AuthService, LoginThrottle
 from rivergen.identity.tokens import TokenCodec
 from rivergen.organizations.service import OrganizationService
+from rivergen.probing.pool import ProbePool
+from rivergen.probing.runner import Prober
+from rivergen.probing.service import ConnectionTestService, TestRateLimits
 from rivergen.security.crypto import SecretBox
+from rivergen.security.host_policy import HostPolicy
 from rivergen.security.keyfile import read_or_create
 from rivergen.security.throttle import SlidingWindow
 from rivergen.settings import Settings
@@ -33,12 +37,16 @@ class AppContext:
     organizations: OrganizationService
     secret_box: SecretBox
     data_sources: DataSourceService
+    pool: ProbePool
+    tests: ConnectionTestService
 
     async def start(self) -> None:
         """Start background parts (thread pool, scheduler) once the store is ready."""
 
     async def close(self) -> None:
         """Release what the context holds."""
+        # Waiting would hold shutdown hostage to a hung driver call; its thread is a daemon.
+        self.pool.shutdown(wait=False)
         await self.engine.dispose()
 
 
@@ -77,6 +85,15 @@ def build_context(settings: Settings) -> AppContext:
         settings.effective_file_sources_dir,
         settings.min_health_check_interval_seconds,
     )
+    pool = ProbePool(settings.probe_workers, settings.probe_queue)
+    policy = HostPolicy(
+        allow_private=settings.allow_private_networks,
+        allowed_networks=list(settings.allowed_network_objects),
+    )
+    prober = Prober(pool, policy, settings.effective_file_sources_dir)
+    limits = TestRateLimits(
+        settings.tests_per_minute_per_organization, settings.tests_per_minute_per_user
+    )
     return AppContext(
         settings=settings,
         engine=engine,
@@ -86,4 +103,6 @@ def build_context(settings: Settings) -> AppContext:
         organizations=OrganizationService(sessions),
         secret_box=box,
         data_sources=data_sources,
+        pool=pool,
+        tests=ConnectionTestService(sessions, data_sources, prober, limits),
     )

@@ -27,7 +27,7 @@ class DataSourceRepository:
         self.session = session
         self._scope = list(organization_ids)
 
-    def _scoped(self) -> Select[tuple[DataSource]]:
+    def _scoped(self) -> Select[DataSource]:
         return select(DataSource).where(DataSource.organization_id.in_(self._scope))
 
     async def get(self, data_source_id: int, for_update: bool = False) -> DataSource | None:
@@ -90,3 +90,8 @@ async def all_with_secrets(session: AsyncSession, after_id: int, batch: int) -> 
         .limit(batch)
     )
     return list((await session.execute(query)).scalars())
+
+
+async def get_any(session: AsyncSession, data_source_id: int) -> DataSource | None:
+    """A data source whatever its organization: only for internal jobs that already authorized."""
+    return await session.get(DataSource, data_source_id, with_for_update=True)

@@ -1,0 +1,45 @@
+"""HTTP routes of the connection test (the spec's endpoint) and of the unsaved-config test."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from rivergen.api.deps import Context, CurrentCaller
+from rivergen.api.envelope import Envelope, error_responses, ok
+from rivergen.probing.schemas import TestRequest, TestResultOut, UnsavedTestRequest
+
+router = APIRouter(tags=["connection tests"])
+MESSAGE = "Connection test completed"
+
+
+@router.post(
+    "/data-sources/test",
+    response_model=Envelope[TestResultOut],
+    responses=error_responses(400, 401, 403, 404, 422, 429, 503),
+    summary="Test an unsaved configuration",
+)
+async def run_unsaved_test(
+    body: UnsavedTestRequest, caller: CurrentCaller, context: Context
+) -> dict[str, Any]:
+    """Run the same test on a configuration that is not saved; nothing is persisted."""
+    result = await context.tests.test_unsaved(caller, body)
+    return ok(result.model_dump(mode="json"), MESSAGE)
+
+
+@router.post(
+    "/data-sources/{data_source_id}/test",
+    response_model=Envelope[TestResultOut],
+    responses=error_responses(400, 401, 403, 404, 422, 429, 503),
+    summary="Test Data Source Connection",
+)
+async def run_connection_test(
+    data_source_id: int,
+    caller: CurrentCaller,
+    context: Context,
+    body: Annotated[TestRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    """Test the connection; HTTP 200 whether or not it succeeds, within timeout_seconds + 1 s."""
+    result = await context.tests.test_saved(caller, data_source_id, body or TestRequest())
+    return ok(result.model_dump(mode="json"), MESSAGE)

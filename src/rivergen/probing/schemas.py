@@ -1,0 +1,64 @@
+"""Bodies of the connection-test endpoints; the ten fields of the spec keep their meaning."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from rivergen.datasources.schemas import DataSourceCreate
+
+DEFAULT_TIMEOUT_SECONDS = 30
+
+
+class TestRequest(BaseModel):
+    """Optional body of POST /data-sources/{id}/test."""
+
+    model_config = ConfigDict(extra="forbid")
+    __test__ = False  # not a pytest test class
+
+    test_query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        examples=["SELECT 1"],
+        description="One read-only statement; the engine's default when omitted",
+    )
+    timeout_seconds: StrictInt = Field(
+        default=DEFAULT_TIMEOUT_SECONDS,
+        ge=1,
+        le=300,
+        description="Bounds the whole test, SSH tunnel included",
+    )
+
+
+class UnsavedTestRequest(DataSourceCreate):
+    """A configuration to test without saving it, plus the test options."""
+
+    __test__ = False
+
+    test_query: str | None = Field(default=None, min_length=1, max_length=10_000)
+    timeout_seconds: StrictInt = Field(default=DEFAULT_TIMEOUT_SECONDS, ge=1, le=300)
+    name: str = Field(default="unsaved", min_length=1, max_length=200)
+
+
+class TestResultOut(BaseModel):
+    """The spec's response `data`, plus error_phase, timings_ms, hint and the SSH fingerprint."""
+
+    __test__ = False
+
+    data_source_id: int | None
+    status: Literal["active", "failed"]
+    connection_successful: bool
+    response_time_ms: int | None
+    test_query_result: str | None
+    tested_at: datetime
+    ssh_tunnel_established: bool
+    database_version: str | None
+    error_message: str | None
+    error_code: str | None
+    error_phase: str | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    hint: str | None = None
+    ssh_host_key_fingerprint: str | None = None

@@ -1,0 +1,199 @@
+"""The connection-test use case: authorize, limit, share concurrent probes, record the outcome."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rivergen.audit.repository import add_event
+from rivergen.core.errors import RateLimited, ServiceBusy
+from rivergen.datasources import repository as data_source_rows
+from rivergen.datasources.config import SourceConfig
+from rivergen.datasources.service import DataSourceService
+from rivergen.health.models import HealthRecord
+from rivergen.health.repository import add_record
+from rivergen.identity.caller import Caller
+from rivergen.identity.models import Role
+from rivergen.probing.metrics import TEST_SECONDS, TESTS
+from rivergen.probing.pool import PoolBusy
+from rivergen.probing.runner import Prober, ProbeResult
+from rivergen.probing.schemas import TestRequest, TestResultOut, UnsavedTestRequest
+from rivergen.probing.single_flight import SingleFlight
+from rivergen.security.throttle import SlidingWindow
+
+FlightKey = tuple[int, str | None, int]
+
+
+class TestRateLimits:
+    """Tests per minute per organization and per user."""
+
+    __test__ = False
+
+    def __init__(self, per_organization: int, per_user: int) -> None:
+        self.per_organization = SlidingWindow(per_organization, 60)
+        self.per_user = SlidingWindow(per_user, 60)
+
+    def check(self, user_id: int, organization_id: int) -> None:
+        """Count one test, or refuse with RATE_LIMITED and when to retry."""
+        wait = self.per_user.hit(f"user:{user_id}")
+        if wait is None:
+            wait = self.per_organization.hit(f"org:{organization_id}")
+        if wait is not None:
+            raise RateLimited("Too many connection tests; slow down", retry_after=wait)
+
+
+class ConnectionTestService:
+    """Tests saved and unsaved data sources and keeps their status and history."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        data_sources: DataSourceService,
+        prober: Prober,
+        limits: TestRateLimits,
+    ) -> None:
+        self._sessions = sessions
+        self._data_sources = data_sources
+        self.prober = prober
+        self._limits = limits
+        self._flights: SingleFlight[FlightKey, ProbeResult] = SingleFlight()
+
+    async def test_saved(
+        self, caller: Caller, data_source_id: int, body: TestRequest
+    ) -> TestResultOut:
+        """Test a saved data source (member and up) and record the outcome."""
+        async with self._sessions() as session:
+            stored = await self._data_sources.load_for_test(session, caller, data_source_id)
+        self._limits.check(caller.user.id, stored.row.organization_id)
+        key: FlightKey = (data_source_id, body.test_query, body.timeout_seconds)
+        user_id = caller.user.id
+        result = await self._flights.do(
+            key,
+            lambda: self.probe_and_record(
+                data_source_id,
+                stored.config,
+                body.test_query,
+                body.timeout_seconds,
+                trigger="manual",
+                user_id=user_id,
+            ),
+        )
+        return to_out(data_source_id, result)
+
+    async def test_unsaved(self, caller: Caller, body: UnsavedTestRequest) -> TestResultOut:
+        """Test a configuration without saving anything (member and up)."""
+        organization_id = caller.require(Role.MEMBER)
+        config = self._data_sources.build_config(body.type, body.connection, body.ssh_tunnel)
+        self._limits.check(caller.user.id, organization_id)
+        result = await self._probe(config, body.test_query, body.timeout_seconds, "unsaved")
+        return to_out(None, result)
+
+    async def _probe(
+        self, config: SourceConfig, query: str | None, timeout_seconds: int, trigger: str
+    ) -> ProbeResult:
+        started = time.monotonic()
+        try:
+            result = await self.prober.run(config, query, timeout_seconds)
+        except PoolBusy as busy:
+            TESTS.labels(config.spec.key, trigger, "busy").inc()
+            raise ServiceBusy(
+                "Too many connection tests are running; retry shortly",
+                retry_after=busy.retry_after,
+            ) from None
+        TEST_SECONDS.labels(config.spec.key, trigger).observe(time.monotonic() - started)
+        outcome = "ok" if result.connection_successful else str(result.error_code)
+        TESTS.labels(config.spec.key, trigger, outcome).inc()
+        return result
+
+    async def probe_and_record(
+        self,
+        data_source_id: int,
+        config: SourceConfig,
+        query: str | None,
+        timeout_seconds: int,
+        trigger: str,
+        user_id: int | None,
+    ) -> ProbeResult:
+        """Probe, then update the data source and append a health record in one transaction."""
+        result = await self._probe(config, query, timeout_seconds, trigger)
+        await self.record(data_source_id, result, trigger, user_id)
+        return result
+
+    async def record(
+        self, data_source_id: int, result: ProbeResult, trigger: str, user_id: int | None
+    ) -> None:
+        """Write a test's outcome: status and timestamps, a health record, an audit event."""
+        async with self._sessions() as session, session.begin():
+            row = await data_source_rows.get_any(session, data_source_id)
+            if row is None:
+                return  # deleted while the test ran: nothing to record against
+            row.status = "active" if result.connection_successful else "failed"
+            row.last_tested_at = result.tested_at
+            row.last_error_code = None if result.error_code is None else str(result.error_code)
+            row.last_error_message = result.error_message
+            row.last_error_phase = None if result.error_phase is None else str(result.error_phase)
+            if result.connection_successful:
+                row.last_connected_at = result.tested_at
+                row.last_response_time_ms = result.response_time_ms
+                row.database_version = result.database_version
+            if result.ssh_host_key_fingerprint:
+                row.ssh_host_key_fingerprint = result.ssh_host_key_fingerprint
+            await add_record(
+                session,
+                _health_record(row.organization_id, data_source_id, result, trigger, user_id),
+            )
+            if trigger == "manual":
+                await add_event(
+                    session,
+                    "data_source.test",
+                    organization_id=row.organization_id,
+                    actor_user_id=user_id,
+                    target_type="data_source",
+                    target_id=data_source_id,
+                    outcome="success" if result.connection_successful else "failure",
+                    details={"error_code": row.last_error_code},
+                )
+
+
+def _health_record(
+    organization_id: int,
+    data_source_id: int,
+    result: ProbeResult,
+    trigger: str,
+    user_id: int | None,
+) -> HealthRecord:
+    return HealthRecord(
+        data_source_id=data_source_id,
+        organization_id=organization_id,
+        tested_at=result.tested_at,
+        connection_successful=result.connection_successful,
+        response_time_ms=result.response_time_ms,
+        error_code=None if result.error_code is None else str(result.error_code),
+        error_message=result.error_message,
+        error_phase=None if result.error_phase is None else str(result.error_phase),
+        ssh_tunnel_established=result.ssh_tunnel_established,
+        database_version=result.database_version,
+        triggered_by=trigger,
+        user_id=user_id,
+    )
+
+
+def to_out(data_source_id: int | None, result: ProbeResult) -> TestResultOut:
+    """The response `data` of a test."""
+    return TestResultOut(
+        data_source_id=data_source_id,
+        status="active" if result.connection_successful else "failed",
+        connection_successful=result.connection_successful,
+        response_time_ms=result.response_time_ms if result.connection_successful else None,
+        test_query_result=result.test_query_result,
+        tested_at=result.tested_at,
+        ssh_tunnel_established=result.ssh_tunnel_established,
+        database_version=result.database_version,
+        error_message=result.error_message,
+        error_code=None if result.error_code is None else str(result.error_code),
+        error_phase=None if result.error_phase is None else str(result.error_phase),
+        timings_ms=result.timings_ms,
+        hint=result.hint,
+        ssh_host_key_fingerprint=result.ssh_host_key_fingerprint,
+    )
