@@ -26,6 +26,19 @@ logging.getLogger("asyncssh").setLevel(logging.WARNING)
 LOCAL_HOST = "127.0.0.1"
 # How long teardown may wait for a clean SSH close before the socket is simply aborted.
 _CLOSE_GRACE_SECONDS = 1.0
+_BACKSTOP_SLACK_SECONDS = 1.0
+
+# OpenSSH's client order, without certificates: the plain key is what users pin. ssh-rsa
+# (SHA-1 signatures) comes last only so that very old bastions still connect.
+_HOST_KEY_ALGS = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+    "ssh-rsa",
+)
 
 _UNREACHABLE_ERRNOS = frozenset(
     {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN}
@@ -58,16 +71,19 @@ class _HostKeyCheck(asyncssh.SSHClient):
 
 
 def _known_hosts(pin: HostKeyPin | None) -> asyncssh.SSHKnownHosts | None:
-    """The trust list asyncssh checks during key exchange; None (no check) only without a pin."""
-    if pin is None:
-        return None
-    if pin.key is None:
-        # Nothing is trusted up front: every key goes through _HostKeyCheck's fingerprint test.
-        return asyncssh.SSHKnownHosts()
-    # A full key also restricts the host key algorithms offered to the pinned key's type,
-    # so a bastion with several host keys presents the pinned one.
-    public = pin.key.export_public_key("openssh").decode("ascii").strip()
-    return asyncssh.import_known_hosts(f"* {public}")
+    """The trust list for key exchange: None (accept and record) only without a pin."""
+    # With a pin nothing is trusted up front, so asyncssh hands every key the bastion
+    # presents to _HostKeyCheck during key exchange; a mismatch ends it before userauth.
+    return None if pin is None else asyncssh.SSHKnownHosts()
+
+
+def _host_key_algs(pin: HostKeyPin | None) -> list[str]:
+    """Host key algorithms in preference order, the pinned key's type first."""
+    # asyncssh alone would restrict the offer to the pinned type (a bastion without it then
+    # just drops the connection) and otherwise prefers RSA; OpenSSH's order keeps the
+    # fingerprint we record the one `ssh-keyscan` and `ssh-keygen -lf` users compare with.
+    preferred = [alg.decode("ascii") for alg in pin.key.sig_algorithms] if pin and pin.key else []
+    return list(dict.fromkeys([*preferred, *_HOST_KEY_ALGS]))
 
 
 async def _client_key(config: SshTunnelConfig) -> asyncssh.SSHKey:
@@ -86,11 +102,14 @@ def _connect_options(
     deadline: Deadline,
 ) -> dict[str, Any]:
     by_key = config.auth_method == "private_key"
-    remaining = max(deadline.remaining(), 0.001)
+    # asyncssh's own timers are only a backstop: asyncio.timeout(deadline) in open_tunnel
+    # fires first, so an expiry is always reported as TIMEOUT rather than a dropped login.
+    backstop = deadline.remaining() + _BACKSTOP_SLACK_SECONDS
     return {
         "port": config.port,
         "username": config.username,
         "known_hosts": _known_hosts(pin),
+        "server_host_key_algs": _host_key_algs(pin),
         # Only what the data source holds may be used: no ~/.ssh/config, no default keys,
         # no agent, no GSSAPI, no host-based auth of the machine running the service.
         "config": [],
@@ -109,8 +128,8 @@ def _connect_options(
         "host_based_auth": False,
         "x509_trusted_certs": None,
         "x509_trusted_cert_paths": [],
-        "connect_timeout": remaining,
-        "login_timeout": remaining,
+        "connect_timeout": backstop,
+        "login_timeout": backstop,
     }
 
 
@@ -148,12 +167,6 @@ def _classify(
             ErrorCode.SSH_HOST_KEY_MISMATCH,
             f"The host key of the SSH bastion {bastion}{seen} does not match the pinned "
             f"key{pinned}; no credentials were sent",
-        )
-    if isinstance(exc, asyncssh.KeyExchangeFailed) and pin is not None and pin.key is not None:
-        return fail(
-            ErrorCode.SSH_HOST_KEY_MISMATCH,
-            f"The SSH bastion {bastion} has no {pin.key.get_algorithm()} host key, so it cannot "
-            f"present the pinned key ({pin.fingerprint}); no credentials were sent",
         )
     if isinstance(exc, asyncssh.PermissionDenied):
         what = "private key" if config.auth_method == "private_key" else "password"

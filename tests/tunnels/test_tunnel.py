@@ -1,0 +1,402 @@
+"""The SSH tunnel against a real OpenSSH sshd, with real PostgreSQL and MariaDB behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psycopg
+import pymysql
+import pytest
+
+from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.tunnels import SshTunnelConfig, TunnelInfo, open_tunnel
+from tests.fixtures.sshd import SshServer
+from tests.tunnels.procnet import own_tcp_sockets
+
+pytestmark = pytest.mark.anyio
+
+T = TypeVar("T")
+PG = ("127.0.0.1", 5432)
+MARIADB = ("127.0.0.1", 3306)
+HAS_BCRYPT = importlib.util.find_spec("bcrypt") is not None
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run the async tests on asyncio, the loop the service uses."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def baseline(
+    sshd: SshServer, silent_bastion: tuple[str, int], closed_ssh_port: tuple[str, int]
+) -> tuple[set[tuple[str, int]], int]:
+    """Listening sockets and threads of this process once the session fixtures exist."""
+    listening = {s.local for s in own_tcp_sockets() if s.listening}
+    return listening, threading.active_count()
+
+
+def key_config(sshd: SshServer, key: str, **overrides: Any) -> SshTunnelConfig:
+    """A private-key tunnel config for the test user with one of the fixture's keys."""
+    client_key = sshd.keys[key]
+    fields: dict[str, Any] = {
+        "host": "bastion.test",
+        "port": sshd.port,
+        "username": sshd.username,
+        "auth_method": "private_key",
+        "private_key": client_key.private_key,
+        "private_key_passphrase": client_key.passphrase,
+    }
+    fields.update(overrides)
+    return SshTunnelConfig(**fields)
+
+
+def password_config(sshd: SshServer, password: str, **overrides: Any) -> SshTunnelConfig:
+    """A password tunnel config for the test user."""
+    fields: dict[str, Any] = {
+        "host": "bastion.test",
+        "port": sshd.port,
+        "username": sshd.username,
+        "auth_method": "password",
+        "password": password,
+    }
+    fields.update(overrides)
+    return SshTunnelConfig(**fields)
+
+
+async def in_own_thread(func: Callable[[], T]) -> T:
+    """Run a blocking driver call in a thread joined afterwards, so no pool thread lingers."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result = func()
+        except BaseException as exc:
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    thread = threading.Thread(target=run, name="driver-call", daemon=True)
+    thread.start()
+    try:
+        return await future
+    finally:
+        thread.join(timeout=10)
+
+
+def pg_select_one(host: str, port: int) -> Any:
+    """SELECT 1 on the local PostgreSQL (trust auth) through host:port."""
+    with psycopg.connect(
+        host=host,
+        port=port,
+        user="postgres",
+        dbname="postgres",
+        connect_timeout=5,
+        sslmode="disable",
+    ) as conn:
+        row = conn.execute("SELECT 1").fetchone()
+    return row[0] if row else None
+
+
+def mariadb_select_one(host: str, port: int) -> Any:
+    """SELECT 1 on the local MariaDB (root, no password) through host:port."""
+    conn = pymysql.connect(
+        host=host,
+        port=port,
+        user="root",
+        password="",
+        connect_timeout=5,
+        read_timeout=5,
+        write_timeout=5,
+    )
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            row = cursor.fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
+AUTH_WORDS = re.compile(r"Accepted|Failed|Postponed|password|publickey|authenticating", re.I)
+
+
+def connection_log(sshd: SshServer, offset: int) -> list[str]:
+    """The sshd log lines of the one connection made after `offset`, once it has ended."""
+    opened = sshd.wait_for_log(offset, rf"Connection from \S+ port \d+ on \S+ port {sshd.port}\b")
+    match = re.search(rf"Connection from \S+ port (\d+) on \S+ port {sshd.port}\b", opened)
+    assert match, opened
+    own = re.compile(rf"port {match.group(1)}\b")
+    text = sshd.wait_for_log(offset, rf"(Disconnected from|Connection closed by) .*{own.pattern}")
+    return [line.strip() for line in text.splitlines() if own.search(line)]
+
+
+def assert_closed(port: int) -> None:
+    """Nothing accepts connections on the tunnel's local port any more."""
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+async def failure_of(
+    config: SshTunnelConfig,
+    address: str = "127.0.0.1",
+    dest: tuple[str, int] = PG,
+    seconds: float = 10.0,
+) -> ProbeFailure:
+    """The ProbeFailure raised while opening the tunnel."""
+    with pytest.raises(ProbeFailure) as caught:
+        async with open_tunnel(config, address, dest[0], dest[1], Deadline.after(seconds)):
+            pytest.fail("the tunnel should not have opened")
+    return caught.value
+
+
+async def test_baseline_taken(baseline: tuple[set[tuple[str, int]], int]) -> None:
+    """Records the process's sockets and threads before any tunnel (used by the last test)."""
+    assert baseline[1] >= 1
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "ed25519",
+        "ecdsa",
+        "rsa",
+        "rsa_pem",
+        "ecdsa_pem",
+        "rsa_pem_passphrase",
+        "ecdsa_pkcs8_passphrase",
+    ],
+)
+async def test_postgres_through_the_tunnel_with_each_key(sshd: SshServer, key: str) -> None:
+    async with open_tunnel(key_config(sshd, key), sshd.host, *PG, Deadline.after(10)) as info:
+        assert info.local_host == "127.0.0.1"
+        assert await in_own_thread(lambda: pg_select_one(info.local_host, info.local_port)) == 1
+        assert info.host_key_fingerprint == sshd.host_key_fingerprint
+        assert 0 < info.timings_ms["ssh"] < 10_000
+    assert_closed(info.local_port)
+
+
+async def test_mariadb_through_the_tunnel(sshd: SshServer) -> None:
+    config = key_config(sshd, "ed25519")
+    async with open_tunnel(config, sshd.host, *MARIADB, Deadline.after(10)) as info:
+        port = info.local_port
+        assert await in_own_thread(lambda: mariadb_select_one("127.0.0.1", port)) == 1
+        # The forward serves more than one connection for the duration of the test.
+        assert await in_own_thread(lambda: mariadb_select_one("127.0.0.1", port)) == 1
+    assert_closed(port)
+
+
+async def test_encrypted_openssh_key(sshd: SshServer) -> None:
+    config = key_config(sshd, "ed25519_passphrase")
+    if HAS_BCRYPT:
+        async with open_tunnel(config, sshd.host, *PG, Deadline.after(10)) as info:
+            assert await in_own_thread(lambda: pg_select_one("127.0.0.1", info.local_port)) == 1
+    else:
+        failure = await failure_of(config)
+        assert failure.code is ErrorCode.CONFIGURATION_ERROR
+        assert "bcrypt" in failure.message
+
+
+async def test_password_login(sshd: SshServer) -> None:
+    config = password_config(sshd, sshd.require_password())
+    async with open_tunnel(config, sshd.host, *PG, Deadline.after(10)) as info:
+        assert await in_own_thread(lambda: pg_select_one("127.0.0.1", info.local_port)) == 1
+
+
+async def test_wrong_password(sshd: SshServer) -> None:
+    sshd.require_password()
+    wrong = "not-the-password-4711"
+    failure = await failure_of(password_config(sshd, wrong))
+    assert (failure.code, failure.phase) == (ErrorCode.SSH_AUTHENTICATION_FAILED, Phase.SSH)
+    assert "password" in failure.message
+    assert wrong not in failure.message
+
+
+async def test_key_not_authorized(sshd: SshServer) -> None:
+    failure = await failure_of(key_config(sshd, "stranger"))
+    assert (failure.code, failure.phase) == (ErrorCode.SSH_AUTHENTICATION_FAILED, Phase.SSH)
+    assert "private key" in failure.message
+
+
+@pytest.mark.parametrize("key", ["rsa_pem_passphrase", "ecdsa_pkcs8_passphrase"])
+async def test_wrong_passphrase(sshd: SshServer, key: str) -> None:
+    failure = await failure_of(key_config(sshd, key, private_key_passphrase="wrong phrase"))
+    assert (failure.code, failure.phase) == (ErrorCode.SSH_AUTHENTICATION_FAILED, Phase.SSH)
+    assert failure.message == "The private key passphrase is wrong"
+
+
+async def test_missing_passphrase(sshd: SshServer) -> None:
+    failure = await failure_of(key_config(sshd, "rsa_pem_passphrase", private_key_passphrase=None))
+    assert failure.code is ErrorCode.CONFIGURATION_ERROR
+    assert "passphrase" in failure.message
+
+
+async def test_closed_ssh_port(sshd: SshServer, closed_ssh_port: tuple[str, int]) -> None:
+    host, port = closed_ssh_port
+    failure = await failure_of(key_config(sshd, "ed25519", port=port), address=host)
+    assert (failure.code, failure.phase) == (ErrorCode.SSH_CONNECTION_ERROR, Phase.SSH)
+    assert "refused" in failure.message
+
+
+@pytest.mark.parametrize("form", ["known_hosts_line", "bare_line", "sha256"])
+async def test_pinned_host_key_that_matches(sshd: SshServer, form: str) -> None:
+    pin = {
+        "known_hosts_line": f"[bastion.test]:{sshd.port} {sshd.host_public_line}",
+        "bare_line": f"{sshd.host_public_line} root@bastion",
+        "sha256": sshd.host_key_fingerprint,
+    }[form]
+    config = key_config(sshd, "ed25519", host_key=pin)
+    async with open_tunnel(config, sshd.host, *PG, Deadline.after(10)) as info:
+        assert info.host_key_fingerprint == sshd.host_key_fingerprint
+        assert await in_own_thread(lambda: pg_select_one("127.0.0.1", info.local_port)) == 1
+
+
+async def test_pinned_rsa_host_key_of_a_bastion_that_prefers_ed25519(sshd: SshServer) -> None:
+    config = key_config(sshd, "ed25519", host_key=f"bastion.test {sshd.host_rsa_public_line}")
+    async with open_tunnel(config, sshd.host, *PG, Deadline.after(10)) as info:
+        assert info.host_key_fingerprint == sshd.host_rsa_key_fingerprint
+        assert await in_own_thread(lambda: pg_select_one("127.0.0.1", info.local_port)) == 1
+
+
+@pytest.mark.parametrize("form", ["same_type_line", "other_type_line", "sha256"])
+async def test_pinned_host_key_that_does_not_match(sshd: SshServer, form: str) -> None:
+    password = sshd.require_password()
+    pin = {
+        "same_type_line": f"[bastion.test]:{sshd.port} {sshd.keys['stranger'].public_line}",
+        "other_type_line": sshd.keys["ecdsa"].public_line,
+        "sha256": "SHA256:" + "A" * 43,
+    }[form]
+    offset = sshd.log_offset()
+    failure = await failure_of(password_config(sshd, password, host_key=pin))
+    assert (failure.code, failure.phase) == (ErrorCode.SSH_HOST_KEY_MISMATCH, Phase.SSH)
+    assert password not in failure.message
+    # sshd logs every authentication attempt (VERBOSE) with the user name and method; this
+    # connection must have ended during key exchange, before any of them.
+    lines = connection_log(sshd, offset)
+    assert lines[-1].endswith("[preauth]"), lines
+    assert not [line for line in lines if sshd.username in line or AUTH_WORDS.search(line)]
+
+
+async def test_the_log_check_sees_a_password_attempt(sshd: SshServer) -> None:
+    """Control for the test above: the same log reading does see a password login."""
+    offset = sshd.log_offset()
+    config = password_config(sshd, sshd.require_password())
+    async with open_tunnel(config, sshd.host, *PG, Deadline.after(10)):
+        pass
+    lines = connection_log(sshd, offset)
+    assert [line for line in lines if sshd.username in line and AUTH_WORDS.search(line)]
+
+
+@pytest.mark.parametrize("which", ["AllowTcpForwarding no", "PermitOpen none"])
+async def test_forwarding_refused(sshd: SshServer, which: str) -> None:
+    port = sshd.no_forwarding_port if which.startswith("Allow") else sshd.no_permit_open_port
+    failure = await failure_of(key_config(sshd, "ed25519", port=port))
+    assert (failure.code, failure.phase) == (ErrorCode.SSH_TUNNEL_ERROR, Phase.SSH)
+    assert "refused to forward" in failure.message
+
+
+async def test_destination_refused_behind_the_bastion(
+    sshd: SshServer, closed_ssh_port: tuple[str, int]
+) -> None:
+    failure = await failure_of(key_config(sshd, "ed25519"), dest=closed_ssh_port)
+    assert (failure.code, failure.phase) == (ErrorCode.SSH_TUNNEL_ERROR, Phase.SSH)
+    assert "could not connect" in failure.message
+
+
+async def test_silent_bastion_times_out_within_the_deadline(
+    sshd: SshServer, silent_bastion: tuple[str, int]
+) -> None:
+    host, port = silent_bastion
+    started = time.monotonic()
+    failure = await failure_of(key_config(sshd, "ed25519", port=port), address=host, seconds=2)
+    elapsed = time.monotonic() - started
+    assert (failure.code, failure.phase) == (ErrorCode.TIMEOUT, Phase.SSH)
+    assert 1.5 <= elapsed < 3.0
+    assert not [s for s in own_tcp_sockets() if s.remote[1] == port]
+
+
+async def test_unpinned_fingerprint_is_the_one_ssh_keygen_prints(sshd: SshServer) -> None:
+    async with open_tunnel(key_config(sshd, "ecdsa"), sshd.host, *PG, Deadline.after(10)) as info:
+        assert info.host_key_fingerprint == sshd.host_key_fingerprint
+        assert info.host_key_fingerprint.startswith("SHA256:")
+
+
+async def test_torn_down_when_the_block_raises(sshd: SshServer) -> None:
+    port = 0
+
+    async def use_then_fail() -> None:
+        nonlocal port
+        config = key_config(sshd, "ed25519")
+        async with open_tunnel(config, sshd.host, *PG, Deadline.after(10)) as info:
+            port = info.local_port
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await use_then_fail()
+    assert port
+    assert_closed(port)
+
+
+async def test_torn_down_when_cancelled_inside_the_block(sshd: SshServer) -> None:
+    opened: asyncio.Future[TunnelInfo] = asyncio.get_running_loop().create_future()
+
+    async def hold_open() -> None:
+        async with open_tunnel(
+            key_config(sshd, "ed25519"), sshd.host, *PG, Deadline.after(10)
+        ) as info:
+            opened.set_result(info)
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(hold_open())
+    info = await asyncio.wait_for(opened, 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert_closed(info.local_port)
+    assert not [s for s in own_tcp_sockets() if s.remote == (sshd.host, sshd.port)]
+
+
+async def test_cancelled_during_setup_leaves_nothing(
+    sshd: SshServer, silent_bastion: tuple[str, int]
+) -> None:
+    host, port = silent_bastion
+
+    async def open_it() -> None:
+        config = key_config(sshd, "ed25519", port=port)
+        async with open_tunnel(config, host, *PG, Deadline.after(30)):
+            pytest.fail("the silent bastion never completes a handshake")
+
+    task = asyncio.create_task(open_it())
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not [s for s in own_tcp_sockets() if s.remote[1] == port]
+
+
+async def test_nothing_left_behind(
+    sshd: SshServer, baseline: tuple[set[tuple[str, int]], int]
+) -> None:
+    """Runs last in this module: no listener, SSH connection or thread outlives the tests."""
+    listening, threads = baseline
+    await asyncio.sleep(0.1)
+    assert {s.local for s in own_tcp_sockets() if s.listening} == listening
+    assert not [s for s in own_tcp_sockets() if s.remote[1] == sshd.port]
+    assert threading.active_count() == threads
