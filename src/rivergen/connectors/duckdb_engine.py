@@ -1,0 +1,155 @@
+"""DuckDB files, attached read-only with external access (files, network, extensions) disabled.
+
+Named duckdb_engine so that nothing can mistake it for the duckdb package itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rivergen.connectors._alarms import Alarm, alarm_at
+from rivergen.connectors._support import (
+    Clock,
+    FileConnection,
+    cell_text,
+    check_database_file,
+    clean_query,
+    query_timeout,
+    refuse_unless_read,
+)
+from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
+from rivergen.connectors.scrub import one_line
+from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+
+if TYPE_CHECKING:
+    import duckdb
+
+ALLOWED_OPTIONS: dict[str, type] = {"threads": int}
+
+_READ_KEYWORDS = frozenset(
+    {
+        "SELECT",
+        "WITH",
+        "VALUES",
+        "SHOW",
+        "EXPLAIN",
+        "TABLE",
+        "DESCRIBE",
+        "DESC",
+        "SUMMARIZE",
+        "FROM",
+    }
+)
+# The query cannot switch any of these back on: the configuration is locked after opening.
+_LOCKED_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "lock_configuration": True,
+}
+
+
+class DuckDBConnection(FileConnection):
+    """Connection settings of a DuckDB data source: the database file."""
+
+    allowed_options = ALLOWED_OPTIONS
+
+
+def _open_failure(exc: Exception) -> ProbeFailure:
+    message = one_line(str(exc))
+    # DuckDB raises IOException without a code for both a held lock and a file that is not a
+    # database; the text tells the two apart.
+    if "lock" in message.lower():
+        return ProbeFailure(ErrorCode.CONNECTION_ERROR, Phase.AUTH, message)
+    return ProbeFailure(ErrorCode.DATABASE_NOT_FOUND, Phase.AUTH, message)
+
+
+def _query_failure(duck: Any, exc: Exception, deadline: Deadline, timer: Alarm) -> ProbeFailure:
+    if isinstance(exc, duck.InterruptException) or timer.fired:
+        return query_timeout(deadline)
+    return ProbeFailure(ErrorCode.QUERY_ERROR, Phase.QUERY, one_line(str(exc)))
+
+
+class DuckDBConnector:
+    """Tests a DuckDB file: open it read-only and run one read-only query."""
+
+    def __init__(self, *, check_keywords: bool = True) -> None:
+        # Tests switch the keyword and statement-type guards off to prove that the read-only
+        # open alone refuses writes.
+        self.check_keywords = check_keywords
+
+    def probe(
+        self, target: ConnectionTarget, query: str | None, deadline: Deadline
+    ) -> ConnectorResult:
+        """Run one connection test against `target`."""
+        try:
+            import duckdb
+        except ImportError:
+            raise ProbeFailure(
+                ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY, "duckdb is not installed"
+            ) from None
+        sql = clean_query(query, "SELECT 1")
+        if self.check_keywords:
+            refuse_unless_read(sql, _READ_KEYWORDS)
+        clock = Clock()
+        path = check_database_file(target.path)
+        config = dict(_LOCKED_CONFIG)
+        threads = target.options.get("threads")
+        if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
+            config["threads"] = threads
+        try:
+            conn = duckdb.connect(path, read_only=True, config=config)
+        except duckdb.Error as exc:
+            raise _open_failure(exc) from None
+        timer = alarm_at(deadline, conn.interrupt)
+        try:
+            clock.lap(Phase.AUTH)
+            try:
+                self._check_statement(conn, sql)
+                row = conn.execute(sql).fetchone()
+            except duckdb.Error as exc:
+                raise _query_failure(duckdb, exc, deadline, timer) from None
+            clock.lap(Phase.QUERY)
+        finally:
+            timer.cancel()
+            conn.close()
+        return ConnectorResult(
+            database_version=f"DuckDB {duckdb.__version__}",
+            test_query_result=cell_text(row[0]) if row else None,
+            timings_ms=clock.timings,
+        )
+
+    def _check_statement(self, conn: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """Exactly one statement (DuckDB would run them all), of a reading type."""
+        import duckdb
+
+        statements = conn.extract_statements(sql)
+        if len(statements) != 1:
+            raise ProbeFailure(
+                ErrorCode.QUERY_ERROR, Phase.QUERY, "The test query must be a single statement"
+            )
+        kind = statements[0].type
+        reading = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+        if self.check_keywords and kind not in reading:
+            raise ProbeFailure(
+                ErrorCode.QUERY_ERROR,
+                Phase.QUERY,
+                f"The test query must be a read-only statement, not {kind.name}",
+            )
+
+
+SPEC = EngineSpec(
+    key="duckdb",
+    label="DuckDB",
+    aliases=(),
+    connection_model=DuckDBConnection,
+    connector=DuckDBConnector(),
+    driver_module="duckdb",
+    default_port=None,
+    secret_fields=frozenset(),
+    file_based=True,
+    allowed_options=ALLOWED_OPTIONS,
+    default_query="SELECT 1",
+)

@@ -1,0 +1,288 @@
+"""MySQL and MariaDB through PyMySQL (one connector, two engine specs).
+
+We open the TCP socket ourselves and hand it to PyMySQL: that times the TCP phase, classifies
+its failure by errno, and lets a watchdog cut the socket at the deadline, since PyMySQL's
+`read_timeout` bounds each read rather than the whole test.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import ssl
+from typing import TYPE_CHECKING, Any, Literal
+
+from rivergen.connectors._alarms import SocketWatchdog
+from rivergen.connectors._support import (
+    Clock,
+    NetworkConnection,
+    Port,
+    ShortText,
+    cell_text,
+    clean_query,
+    open_tcp,
+    query_timeout,
+    refuse_unless_read,
+    resolve_address,
+    silent_server,
+    tls_context,
+)
+from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
+from rivergen.connectors.classify import code_for_mysql_errno, code_for_os_error, find_os_error
+from rivergen.connectors.scrub import one_line
+from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+
+if TYPE_CHECKING:
+    from pymysql.connections import Connection
+
+MySqlSslMode = Literal["disable", "prefer", "require", "verify-ca", "verify-full"]
+
+# Never local_infile, init_command, plugin directories, option files or certificate paths.
+ALLOWED_OPTIONS: dict[str, type] = {
+    "charset": str,
+    "collation": str,
+    "program_name": str,
+}
+
+# Read-only transactions let SELECT ... INTO OUTFILE write a file on the server: refuse always.
+_FILE_WRITE = re.compile(r"(?i)\bINTO\s+(?:OUTFILE|DUMPFILE)\b")
+_VERSION = re.compile(r"(\d+\.\d+\.\d+)")
+_UNKNOWN_SYSTEM_VARIABLE = 1193
+
+
+class MySQLConnection(NetworkConnection):
+    """Connection settings of a MySQL or MariaDB data source."""
+
+    allowed_options = ALLOWED_OPTIONS
+
+    port: Port = 3306
+    database: ShortText | None = None
+    username: ShortText
+    ssl_mode: MySqlSslMode = "prefer"
+
+
+def describe_version(server_info: str) -> tuple[str, bool]:
+    """`MariaDB 10.11.19` or `MySQL 8.0.36` from the handshake's version, and is-MariaDB."""
+    # MariaDB 10.x prefixes "5.5.5-" for old replication clients; Debian appends "-0+deb12u1".
+    info = server_info.removeprefix("5.5.5-")
+    mariadb = "mariadb" in info.lower()
+    match = _VERSION.search(info)
+    number = match.group(1) if match else info.split("-")[0]
+    return (f"MariaDB {number}" if mariadb else f"MySQL {number}"), mariadb
+
+
+def _ssl_arguments(mode: str) -> dict[str, Any]:
+    """PyMySQL's TLS arguments: none means PREFERRED, an explicit context means REQUIRED."""
+    if mode == "disable":
+        return {"ssl_disabled": True}
+    if mode == "prefer":
+        return {}
+    # verify-full checks the certificate against `host`, the configured name, not the address.
+    return {"ssl": tls_context(mode)}
+
+
+@functools.cache
+def _connection_class(pymysql: Any) -> Any:
+    """PyMySQL's Connection, reusing our TLS context for PREFERRED mode.
+
+    PyMySQL builds a fresh default context for every connection it may encrypt, which loads
+    the CA store each time (~50 ms per test). If PyMySQL renames the hook, this only gets slower.
+    """
+
+    class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
+        def _create_ssl_ctx(self, sslp: object) -> ssl.SSLContext:
+            if isinstance(sslp, ssl.SSLContext):
+                return sslp
+            return tls_context("prefer")
+
+    return _Connection
+
+
+def _session_limits(mariadb: bool, budget: float) -> str:
+    """One SET that makes every later transaction read-only and bounds statements server-side."""
+    if mariadb:
+        return f"SET SESSION tx_read_only = 1, SESSION max_statement_time = {budget:.3f}"
+    return (
+        "SET SESSION transaction_read_only = 1, "
+        f"SESSION max_execution_time = {max(1, int(budget * 1000))}"
+    )
+
+
+def _failure(
+    exc: Exception,
+    phase: Phase,
+    watchdog: SocketWatchdog,
+    deadline: Deadline,
+    secrets: list[str | None],
+) -> ProbeFailure:
+    """Classify a PyMySQL error by vendor number, then by the socket error inside it."""
+    if watchdog.fired:
+        return silent_server(deadline) if phase is Phase.AUTH else query_timeout(deadline)
+    args = exc.args
+    number = args[0] if args and isinstance(args[0], int) else None
+    text = str(args[1]) if len(args) > 1 else str(exc)
+    code = code_for_mysql_errno(number)
+    if code is None or number in (2003, 2013):
+        inner = find_os_error(exc)
+        if inner is not None:
+            code = code_for_os_error(inner)
+    if code is ErrorCode.TIMEOUT:
+        return silent_server(deadline) if phase is Phase.AUTH else query_timeout(deadline)
+    if number is None and phase is Phase.AUTH:
+        # PyMySQL fails with struct/index errors when the peer speaks another protocol.
+        text = "The server did not answer like a MySQL server"
+    if code is ErrorCode.SSL_ERROR:
+        phase = Phase.TLS
+    default = ErrorCode.QUERY_ERROR if phase is Phase.QUERY else ErrorCode.CONNECTION_ERROR
+    return ProbeFailure(code or default, phase, one_line(text, secrets))
+
+
+class MySQLConnector:
+    """Tests a MySQL or MariaDB server: connect, report the version, run one read-only query."""
+
+    def __init__(self, *, check_keywords: bool = True) -> None:
+        # Tests switch the keyword guard off to prove that the read-only session alone
+        # refuses writes.
+        self.check_keywords = check_keywords
+
+    def probe(
+        self, target: ConnectionTarget, query: str | None, deadline: Deadline
+    ) -> ConnectorResult:
+        """Run one connection test against `target`."""
+        try:
+            import pymysql
+        except ImportError:
+            raise ProbeFailure(
+                ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY, "PyMySQL is not installed"
+            ) from None
+        sql = clean_query(query, "SELECT 1")
+        if _FILE_WRITE.search(sql):
+            raise ProbeFailure(
+                ErrorCode.QUERY_ERROR, Phase.QUERY, "INTO OUTFILE/DUMPFILE cannot be used"
+            )
+        if self.check_keywords:
+            refuse_unless_read(sql, hash_comments=True)
+        secrets = [target.password]
+        clock = Clock()
+        address, port = resolve_address(target, deadline)
+        if target.address is None:
+            clock.lap(Phase.DNS)
+        sock = open_tcp(address, port, deadline)
+        clock.lap(Phase.TCP)
+        conn: Connection[Any] | None = None
+        try:
+            with SocketWatchdog(deadline) as watchdog:
+                watchdog.watch(sock.fileno())
+                try:
+                    conn = self._connect(pymysql, target, address, port, deadline)
+                    conn.connect(sock)
+                except ProbeFailure:
+                    raise
+                except Exception as exc:
+                    raise _failure(exc, Phase.AUTH, watchdog, deadline, secrets) from None
+                clock.lap(Phase.AUTH)
+                version, mariadb = describe_version(str(conn.get_server_info() or ""))  # type: ignore[no-untyped-call]
+                try:
+                    row = self._run(pymysql, conn, sql, mariadb, deadline)
+                except pymysql.Error as exc:
+                    raise _failure(exc, Phase.QUERY, watchdog, deadline, secrets) from None
+                clock.lap(Phase.QUERY)
+        finally:
+            if conn is not None and conn.open:
+                # Ending the session rolls the transaction back without draining rows.
+                conn.close()
+            sock.close()
+        return ConnectorResult(
+            database_version=version,
+            test_query_result=cell_text(row[0]) if row else None,
+            timings_ms=clock.timings,
+        )
+
+    @staticmethod
+    def _connect(
+        pymysql: Any, target: ConnectionTarget, address: str, port: int, deadline: Deadline
+    ) -> Connection[Any]:
+        """An unconnected PyMySQL connection with every timeout set from the deadline."""
+        budget = deadline.remaining()
+        if budget <= 0:
+            raise ProbeFailure(ErrorCode.TIMEOUT, Phase.AUTH, "No time was left to log in")
+        options = {k: v for k, v in target.options.items() if k in ALLOWED_OPTIONS}
+        hostname = target.host or address
+        try:
+            conn: Connection[Any] = _connection_class(pymysql)(
+                host=hostname,
+                port=port,
+                user=target.username or "",
+                password=target.password or "",
+                database=target.database or None,
+                charset=str(options.get("charset", "utf8mb4")),
+                collation=options.get("collation"),
+                program_name=str(options.get("program_name", "rivergen")),
+                connect_timeout=budget,
+                read_timeout=budget,
+                write_timeout=budget,
+                autocommit=None,  # keep the server default: saves a round trip
+                local_infile=False,
+                client_flag=0,  # in particular no CLIENT.MULTI_STATEMENTS
+                defer_connect=True,
+                **_ssl_arguments(target.ssl_mode or "prefer"),
+            )
+        except (KeyError, ValueError, TypeError, LookupError) as exc:
+            raise ProbeFailure(
+                ErrorCode.CONFIGURATION_ERROR, Phase.POLICY, f"Invalid MySQL settings: {exc}"
+            ) from None
+        return conn
+
+    @staticmethod
+    def _run(
+        pymysql: Any,
+        conn: Connection[Any],
+        sql: str,
+        mariadb: bool,
+        deadline: Deadline,
+    ) -> tuple[Any, ...] | None:
+        """Read-only session and transaction, server-side time limit, then one row at most."""
+        setup = conn.cursor()
+        try:
+            setup.execute(_session_limits(mariadb, max(0.001, deadline.remaining())))
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] != _UNKNOWN_SYSTEM_VARIABLE:
+                raise
+            # An old server without those variables: still make the session read-only.
+            setup.execute("SET SESSION TRANSACTION READ ONLY")
+        # Session read-only matters: DDL commits implicitly and would escape the transaction.
+        setup.execute("START TRANSACTION READ ONLY")
+        setup.close()
+        # Unbuffered: fetch one row; closing the session then discards the rest.
+        cursor = conn.cursor(pymysql.cursors.SSCursor)
+        cursor.execute(sql)
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
+
+
+MYSQL_SPEC = EngineSpec(
+    key="mysql",
+    label="MySQL",
+    aliases=(),
+    connection_model=MySQLConnection,
+    connector=MySQLConnector(),
+    driver_module="pymysql",
+    default_port=3306,
+    secret_fields=frozenset({"password"}),
+    allowed_options=ALLOWED_OPTIONS,
+    default_query="SELECT 1",
+)
+MARIADB_SPEC = EngineSpec(
+    key="mariadb",
+    label="MariaDB",
+    aliases=(),
+    connection_model=MySQLConnection,
+    connector=MYSQL_SPEC.connector,
+    driver_module="pymysql",
+    default_port=3306,
+    secret_fields=frozenset({"password"}),
+    allowed_options=ALLOWED_OPTIONS,
+    default_query="SELECT 1",
+)
+SPECS = (MYSQL_SPEC, MARIADB_SPEC)

@@ -1,0 +1,309 @@
+"""PostgreSQL through psycopg 3.
+
+The connection is opened with libpq's non-blocking connect API and our own wait loop, because
+both libpq and psycopg round `connect_timeout` to whole seconds of at least 2: a 1 s test
+would otherwise take 2 s. The loop also tells the TCP phase from the handshake.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import ssl
+from typing import TYPE_CHECKING, Literal
+
+from rivergen.connectors._alarms import SocketWatchdog
+from rivergen.connectors._support import (
+    Clock,
+    NetworkConnection,
+    Port,
+    ShortText,
+    budget_text,
+    cell_text,
+    clean_query,
+    endpoint,
+    first_keyword,
+    query_timeout,
+    refuse_unless_read,
+    resolve_address,
+    silent_server,
+)
+from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec, OptionValue
+from rivergen.connectors.classify import code_for_pg_message, code_for_sqlstate
+from rivergen.connectors.scrub import one_line
+from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.pq.abc import PGconn
+
+PostgresSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+# libpq parameters a user may set. No file paths (sslrootcert, passfile, service), nothing that
+# changes where the connection goes (host, hostaddr) or what runs at startup (options).
+ALLOWED_OPTIONS: dict[str, type] = {
+    "application_name": str,
+    "keepalives": bool,
+    "keepalives_idle": int,
+    "keepalives_interval": int,
+    "keepalives_count": int,
+    "tcp_user_timeout": int,
+    "target_session_attrs": str,
+    "channel_binding": str,
+}
+
+_SERVER_PREFIX = re.compile(r'^connection to server at "[^"]*"(?: \([^)]*\))?, port \d+ failed:\s*')
+_SEVERITY = re.compile(r"^(?:FATAL|ERROR|PANIC):\s+")
+
+
+class PostgresConnection(NetworkConnection):
+    """Connection settings of a PostgreSQL data source."""
+
+    allowed_options = ALLOWED_OPTIONS
+
+    port: Port = 5432
+    database: ShortText | None = None
+    username: ShortText
+    ssl_mode: PostgresSslMode = "prefer"
+
+
+def _option_text(value: OptionValue) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _conninfo(target: ConnectionTarget, address: str, port: int) -> str:
+    """The libpq connection string; fixed settings keep the service's own files out of it."""
+    from psycopg.conninfo import make_conninfo
+
+    params: dict[str, str | int] = {
+        _k: _option_text(_v) for _k, _v in target.options.items() if _k in ALLOWED_OPTIONS
+    }
+    params.setdefault("application_name", "rivergen")
+    sslmode = target.ssl_mode or "prefer"
+    params.update(
+        # `host` keeps the configured name for TLS verification; `hostaddr` is where we go.
+        host=target.host or address,
+        hostaddr=address,
+        port=port,
+        sslmode=sslmode,
+        # Never read the service account's ~/.pgpass, client certificate or GSS credentials
+        # and offer them to a host a user typed in.
+        # A path that cannot exist (/dev/null is not a directory): libpq skips it silently.
+        passfile=os.path.join(os.devnull, "pgpass"),
+        sslcertmode="disable",
+        gssencmode="disable",
+    )
+    if sslmode == "verify-full":
+        params["sslrootcert"] = "system"
+    elif sslmode == "verify-ca":
+        paths = ssl.get_default_verify_paths()
+        cafile = paths.cafile or paths.openssl_cafile
+        if cafile and os.path.exists(cafile):
+            params["sslrootcert"] = cafile
+    if target.username:
+        params["user"] = target.username
+    if target.password is not None:
+        params["password"] = target.password
+    if target.database:
+        params["dbname"] = target.database
+    return make_conninfo("", **params)
+
+
+def _startup_message(raw: str) -> str:
+    """libpq's text without the "connection to server at ... failed:" and severity prefixes."""
+    lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
+    text = " ".join(lines)
+    text = _SERVER_PREFIX.sub("", text)
+    return _SEVERITY.sub("", text) or "The connection failed"
+
+
+def _startup_failure(
+    pgconn: PGconn, tcp_done: bool, where: str, secrets: list[str | None]
+) -> ProbeFailure:
+    message = one_line(_startup_message(pgconn.get_error_message()), secrets)
+    # libpq exposes no SQLSTATE for startup failures, so after the signals it does give (did
+    # TCP connect, did the server ask for a password we lacked) the server's text decides.
+    code = code_for_pg_message(message)
+    if not tcp_done:
+        if code not in (ErrorCode.TIMEOUT, ErrorCode.HOST_NOT_FOUND):
+            code = ErrorCode.CONNECTION_ERROR
+        return ProbeFailure(code, Phase.TCP, f"{message} ({where})")
+    if pgconn.needs_password:
+        return ProbeFailure(
+            ErrorCode.AUTHENTICATION_FAILED, Phase.AUTH, "The server requires a password"
+        )
+    code = code or ErrorCode.CONNECTION_ERROR
+    phase = Phase.TLS if code is ErrorCode.SSL_ERROR else Phase.AUTH
+    return ProbeFailure(code, phase, message)
+
+
+def _open(
+    conninfo: str,
+    deadline: Deadline,
+    clock: Clock,
+    where: str,
+    secrets: list[str | None],
+) -> PGconn:
+    """Run libpq's connect state machine, waiting on its socket until the deadline."""
+    from psycopg import pq
+
+    pgconn = pq.PGconn.connect_start(conninfo.encode())
+    tcp_done = False
+    events = selectors.EVENT_WRITE  # libpq: after connect_start, wait as if polling to write
+    try:
+        while True:
+            if pgconn.status == pq.ConnStatus.BAD:
+                raise _startup_failure(pgconn, tcp_done, where, secrets)
+            with selectors.DefaultSelector() as selector:
+                selector.register(pgconn.socket, events)
+                ready = selector.select(timeout=deadline.remaining())
+            if not ready:
+                if tcp_done:
+                    raise silent_server(deadline)
+                raise ProbeFailure(
+                    ErrorCode.TIMEOUT,
+                    Phase.TCP,
+                    f"Connecting to {where} timed out after {budget_text(deadline)} s",
+                )
+            status = pgconn.connect_poll()
+            if not tcp_done and pgconn.status not in (pq.ConnStatus.STARTED, pq.ConnStatus.BAD):
+                tcp_done = True
+                clock.lap(Phase.TCP)
+            if status == pq.PollingStatus.OK:
+                break
+            if status == pq.PollingStatus.FAILED:
+                raise _startup_failure(pgconn, tcp_done, where, secrets)
+            reading = status == pq.PollingStatus.READING
+            events = selectors.EVENT_READ if reading else selectors.EVENT_WRITE
+    except BaseException:
+        pgconn.finish()
+        raise
+    clock.lap(Phase.AUTH)
+    return pgconn
+
+
+def _version(conn: psycopg.Connection[tuple[object, ...]]) -> str:
+    """`PostgreSQL 15.20` from the parameter the server sent during startup (no round trip)."""
+    reported = conn.info.parameter_status("server_version")
+    if reported:
+        return f"PostgreSQL {reported.split()[0]}"
+    number = conn.info.server_version
+    return f"PostgreSQL {number // 10000}.{number % 10000}"
+
+
+def _query_failure(
+    exc: Exception, watchdog: SocketWatchdog, deadline: Deadline, secrets: list[str | None]
+) -> ProbeFailure:
+    import psycopg
+
+    if watchdog.fired:
+        return query_timeout(deadline)
+    if isinstance(exc, psycopg.Error):
+        code = code_for_sqlstate(exc.sqlstate)
+        if code is ErrorCode.TIMEOUT:
+            return query_timeout(deadline)
+        primary = exc.diag.message_primary if exc.sqlstate else None
+        message = one_line(primary or str(exc), secrets)
+        return ProbeFailure(code or ErrorCode.QUERY_ERROR, Phase.QUERY, message)
+    raise exc
+
+
+class PostgresConnector:
+    """Tests a PostgreSQL server: connect, report the version, run one read-only query."""
+
+    def __init__(self, *, check_keywords: bool = True) -> None:
+        # Tests switch the keyword guard off to prove that the read-only transaction alone
+        # refuses writes.
+        self.check_keywords = check_keywords
+
+    def probe(
+        self, target: ConnectionTarget, query: str | None, deadline: Deadline
+    ) -> ConnectorResult:
+        """Run one connection test against `target`."""
+        try:
+            import psycopg
+        except ImportError:
+            raise ProbeFailure(
+                ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY, "psycopg is not installed"
+            ) from None
+        sql = clean_query(query, SPEC.default_query)
+        # A read-only transaction does not stop COPY ... TO PROGRAM / TO 'file': refuse always.
+        if first_keyword(sql) == "COPY":
+            raise ProbeFailure(
+                ErrorCode.QUERY_ERROR, Phase.QUERY, "COPY cannot be used in a test query"
+            )
+        if self.check_keywords:
+            refuse_unless_read(sql)
+        secrets = [target.password]
+        clock = Clock()
+        address, port = resolve_address(target, deadline)
+        if target.address is None:
+            clock.lap(Phase.DNS)
+        conninfo = _conninfo(target, address, port)
+        pgconn = _open(conninfo, deadline, clock, endpoint(address, port), secrets)
+        conn: psycopg.Connection[tuple[object, ...]] | None = None
+        try:
+            pgconn.nonblocking = 1
+            conn = psycopg.Connection(pgconn)
+            conn.prepare_threshold = None
+            conn.autocommit = True  # we open the transaction ourselves, below
+            version = _version(conn)
+            with SocketWatchdog(deadline) as watchdog:
+                watchdog.watch(pgconn.socket)
+                try:
+                    row = self._run(conn, sql, deadline)
+                except psycopg.Error as exc:
+                    raise _query_failure(exc, watchdog, deadline, secrets) from None
+            clock.lap(Phase.QUERY)
+        finally:
+            if conn is not None:
+                conn.close()
+            else:
+                pgconn.finish()
+        return ConnectorResult(
+            database_version=version,
+            test_query_result=cell_text(row[0]) if row else None,
+            timings_ms=clock.timings,
+        )
+
+    @staticmethod
+    def _run(
+        conn: psycopg.Connection[tuple[object, ...]], sql: str, deadline: Deadline
+    ) -> tuple[object, ...] | None:
+        """One round trip opens a READ ONLY transaction with server-side time limits, then the
+        query runs through the extended protocol (one statement only), streaming one row."""
+        budget_ms = max(1, int(deadline.remaining() * 1000))
+        conn.execute(
+            "BEGIN READ ONLY; "
+            f"SET LOCAL statement_timeout = {budget_ms}; "
+            f"SET LOCAL lock_timeout = {budget_ms}"
+        )
+        rows = conn.cursor().stream(sql)
+        try:
+            return next(rows, None)
+        finally:
+            # Ending the session rolls the transaction back without reading (or cancelling)
+            # the rows we did not ask for; closing the generator afterwards then has no work.
+            conn.close()
+            close = getattr(rows, "close", None)  # a generator, typed as a plain Iterator
+            if close is not None:
+                close()
+
+
+SPEC = EngineSpec(
+    key="postgresql",
+    label="PostgreSQL",
+    aliases=("postgres", "pg"),
+    connection_model=PostgresConnection,
+    connector=PostgresConnector(),
+    driver_module="psycopg",
+    default_port=5432,
+    secret_fields=frozenset({"password"}),
+    file_based=False,
+    allowed_options=ALLOWED_OPTIONS,
+    default_query="SELECT 1",
+)

@@ -1,0 +1,255 @@
+"""Redis through redis-py's single Connection (no pool, no retries).
+
+We open the TCP socket (and TLS) ourselves in the Connection's `_connect` hook: that times and
+classifies the TCP phase by errno, and lets a watchdog cut the socket at the deadline. Named
+redis_engine so that nothing can mistake it for the redis package itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import socket
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from rivergen.connectors._alarms import SocketWatchdog
+from rivergen.connectors._support import (
+    Clock,
+    NetworkConnection,
+    Port,
+    cell_text,
+    open_tcp,
+    query_timeout,
+    resolve_address,
+    silent_server,
+    tls_context,
+)
+from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
+from rivergen.connectors.classify import code_for_redis_error
+from rivergen.connectors.scrub import one_line
+from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+
+RedisSslMode = Literal["disable", "require", "verify-ca", "verify-full"]
+
+ALLOWED_OPTIONS: dict[str, type] = {"client_name": str}
+
+# Redis has no read-only session, so this allow-list is the guarantee: commands that only read
+# and stay cheap on a big keyspace (no KEYS, SCAN loops, DEBUG, CONFIG GET requirepass...).
+READ_COMMANDS = frozenset(
+    {
+        "PING", "ECHO", "INFO", "DBSIZE", "TIME", "LASTSAVE", "ROLE", "TYPE", "EXISTS", "TTL",
+        "PTTL", "GET", "MGET", "STRLEN", "GETRANGE", "HGET", "HMGET", "HLEN", "HEXISTS",
+        "HSTRLEN", "LLEN", "LINDEX", "SCARD", "SISMEMBER", "SMISMEMBER", "ZCARD", "ZSCORE",
+        "ZRANK", "ZCOUNT", "XLEN",
+    }
+)  # fmt: skip
+
+
+class RedisConnection(NetworkConnection):
+    """Connection settings of a Redis data source; `database` is the numeric db index."""
+
+    allowed_options = ALLOWED_OPTIONS
+
+    port: Port = 6379
+    database: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    ssl_mode: RedisSslMode = "disable"
+
+
+def parse_command(query: str | None) -> list[str]:
+    """The test command split into words; one read-only command from the allow-list only."""
+    text = (query or "").strip() or "PING"
+    if "\n" in text or "\r" in text:
+        raise ProbeFailure(ErrorCode.QUERY_ERROR, Phase.QUERY, "Only one command may be sent")
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise ProbeFailure(ErrorCode.QUERY_ERROR, Phase.QUERY, f"Invalid command: {exc}") from None
+    if not words or words[0].upper() not in READ_COMMANDS:
+        name = words[0].upper() if words else "an empty command"
+        raise ProbeFailure(
+            ErrorCode.QUERY_ERROR,
+            Phase.QUERY,
+            f"{name} is not allowed; the test command must be a read-only command such as PING",
+        )
+    return [words[0].upper(), *words[1:]]
+
+
+def reply_text(reply: object) -> str | None:
+    """A reply as the API returns it: the first element of an array, text for the rest."""
+    if isinstance(reply, list | tuple):
+        return reply_text(reply[0]) if reply else None
+    if reply is True:
+        return "OK"
+    return cell_text(reply)
+
+
+def describe_version(info: object) -> str | None:
+    """`Redis 7.0.15` (or `Valkey 8.0.1`) from an INFO server reply."""
+    text = reply_text(info) or ""
+    fields = dict(
+        line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#")
+    )
+    if "valkey_version" in fields:
+        return f"Valkey {fields['valkey_version'].strip()}"
+    version = fields.get("redis_version")
+    return f"Redis {version.strip()}" if version else None
+
+
+@functools.cache
+def _connection_class(redis_mod: Any) -> Any:
+    """redis-py's Connection with our socket: TCP and TLS opened, timed and watched by us."""
+
+    class _Connection(redis_mod.connection.Connection):  # type: ignore[misc]
+        def __init__(self, *, probe: _Probe, **kwargs: Any) -> None:
+            self._probe = probe
+            super().__init__(**kwargs)
+
+        def _connect(self) -> socket.socket:
+            return self._probe.open_socket()
+
+    return _Connection
+
+
+class _Probe:
+    """State of one test, shared with the connection's socket hook."""
+
+    def __init__(
+        self, target: ConnectionTarget, address: str, port: int, deadline: Deadline
+    ) -> None:
+        self.target = target
+        self.address = address
+        self.port = port
+        self.deadline = deadline
+        self.clock = Clock()
+        self.watchdog = SocketWatchdog(deadline)
+        self.sock: socket.socket | None = None
+
+    def open_socket(self) -> socket.socket:
+        sock = open_tcp(self.address, self.port, self.deadline)
+        self.sock = sock
+        self.watchdog.watch(sock.fileno())
+        self.clock.lap(Phase.TCP)
+        mode = self.target.ssl_mode or "disable"
+        if mode != "disable":
+            sock.settimeout(max(0.001, self.deadline.remaining()))
+            try:
+                sock = tls_context(mode).wrap_socket(
+                    sock, server_hostname=self.target.host or self.address
+                )
+            except (OSError, ValueError) as exc:
+                self.sock.close()
+                if isinstance(exc, TimeoutError):
+                    raise silent_server(self.deadline) from None
+                raise ProbeFailure(
+                    ErrorCode.SSL_ERROR, Phase.TLS, f"TLS negotiation failed: {exc}"
+                ) from None
+            self.sock = sock
+            self.clock.lap(Phase.TLS)
+        sock.settimeout(max(0.001, self.deadline.remaining()))
+        return sock
+
+    def failure(self, exc: Exception, phase: Phase) -> ProbeFailure:
+        if self.watchdog.fired:
+            return (
+                silent_server(self.deadline)
+                if phase is Phase.AUTH
+                else query_timeout(self.deadline)
+            )
+        code = code_for_redis_error(exc)
+        if code is ErrorCode.TIMEOUT:
+            return (
+                silent_server(self.deadline)
+                if phase is Phase.AUTH
+                else query_timeout(self.deadline)
+            )
+        if code is ErrorCode.DATABASE_NOT_FOUND:
+            message = f"Database index {self.target.database} does not exist on this server"
+            return ProbeFailure(code, Phase.AUTH, message)
+        return ProbeFailure(code, phase, one_line(str(exc), [self.target.password]))
+
+
+class RedisConnector:
+    """Tests a Redis server: connect, authenticate, report the version, run one read command."""
+
+    def probe(
+        self, target: ConnectionTarget, query: str | None, deadline: Deadline
+    ) -> ConnectorResult:
+        """Run one connection test against `target`."""
+        try:
+            import redis
+        except ImportError:
+            raise ProbeFailure(
+                ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY, "redis-py is not installed"
+            ) from None
+        command = parse_command(query)
+        try:
+            db = int(target.database or 0)
+        except ValueError:
+            raise ProbeFailure(
+                ErrorCode.CONFIGURATION_ERROR, Phase.POLICY, "The database must be a number"
+            ) from None
+        address, port = resolve_address(target, deadline)
+        probe = _Probe(target, address, port, deadline)
+        if target.address is None:
+            probe.clock.lap(Phase.DNS)
+        client_name = target.options.get("client_name")
+        conn = _connection_class(redis)(
+            probe=probe,
+            host=address,
+            port=port,
+            db=db,
+            username=target.username or None,
+            password=target.password or None,
+            client_name=str(client_name) if client_name else None,
+            socket_timeout=max(0.001, deadline.remaining()),
+            socket_connect_timeout=max(0.001, deadline.remaining()),
+            driver_info=None,  # no CLIENT SETINFO round trips
+            protocol=2,
+        )
+        with probe.watchdog:
+            try:
+                try:
+                    conn.connect()
+                except redis.RedisError as exc:
+                    raise probe.failure(exc, Phase.AUTH) from None
+                probe.clock.lap(Phase.AUTH)
+                # INFO and the command go out together: one round trip for both.
+                conn.send_packed_command(conn.pack_commands([("INFO", "server"), command]))
+                try:
+                    info = conn.read_response()
+                except redis.ResponseError:
+                    info = None  # an ACL may forbid INFO; the test itself can still pass
+                except redis.RedisError as exc:
+                    raise probe.failure(exc, Phase.QUERY) from None
+                try:
+                    reply = conn.read_response()
+                except redis.RedisError as exc:
+                    raise probe.failure(exc, Phase.QUERY) from None
+                probe.clock.lap(Phase.QUERY)
+            finally:
+                conn.disconnect()
+                if probe.sock is not None:
+                    probe.sock.close()
+        return ConnectorResult(
+            database_version=describe_version(info) if info is not None else None,
+            test_query_result=reply_text(reply),
+            timings_ms=probe.clock.timings,
+        )
+
+
+SPEC = EngineSpec(
+    key="redis",
+    label="Redis",
+    aliases=(),
+    connection_model=RedisConnection,
+    connector=RedisConnector(),
+    driver_module="redis",
+    default_port=6379,
+    secret_fields=frozenset({"password"}),
+    file_based=False,
+    allowed_options=ALLOWED_OPTIONS,
+    default_query="PING",
+)
