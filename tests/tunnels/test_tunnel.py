@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import os
 import re
 import socket
 import threading
@@ -201,6 +203,92 @@ async def test_mariadb_through_the_tunnel(sshd: SshServer) -> None:
         # The forward serves more than one connection for the duration of the test.
         assert await in_own_thread(lambda: mariadb_select_one("127.0.0.1", port)) == 1
     assert_closed(port)
+
+
+class EchoServer:
+    """An in-process TCP echo server that counts the connections it receives."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.finished = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Echo until EOF, then close."""
+        self.accepted += 1
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+            self.finished += 1
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for `condition` to hold, polling the event loop."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def echo_round_trip(port: int, payload: bytes) -> bytes:
+    """Send `payload` through the local port, half-close, and read the echo until EOF."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(payload)
+        await writer.drain()
+        writer.write_eof()
+        return await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_the_destination_sees_one_connection_per_client(sshd: SshServer) -> None:
+    echo = EchoServer()
+    server = await asyncio.start_server(echo.handle, "127.0.0.1", 0)
+    dest = ("127.0.0.1", server.sockets[0].getsockname()[1])
+    payload = os.urandom(512 * 1024)
+    try:
+        config = key_config(sshd, "ed25519")
+        async with open_tunnel(config, sshd.host, *dest, Deadline.after(10)) as info:
+            # The channel that proved the forward waits for the first client: no extra
+            # connection is opened and dropped at the destination.
+            await until(lambda: echo.accepted == 1)
+            assert await echo_round_trip(info.local_port, payload) == payload
+            assert echo.accepted == 1
+            assert await echo_round_trip(info.local_port, payload[:1000]) == payload[:1000]
+            assert echo.accepted == 2
+        async with open_tunnel(config, sshd.host, *dest, Deadline.after(10)):
+            await until(lambda: echo.accepted == 3)
+        # Unused, the first channel is closed with the tunnel.
+        await until(lambda: echo.finished == 3)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_teardown_closes_a_connection_still_in_use(sshd: SshServer) -> None:
+    echo = EchoServer()
+    server = await asyncio.start_server(echo.handle, "127.0.0.1", 0)
+    dest = ("127.0.0.1", server.sockets[0].getsockname()[1])
+    try:
+        config = key_config(sshd, "ed25519")
+        async with open_tunnel(config, sshd.host, *dest, Deadline.after(10)) as info:
+            reader, writer = await asyncio.open_connection("127.0.0.1", info.local_port)
+            writer.write(b"ping")
+            assert await reader.readexactly(4) == b"ping"
+            started = time.monotonic()
+        # Teardown did not need its grace period: the piped connection was closed, not waited on.
+        assert time.monotonic() - started < 0.9
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reader.read(), 2) == b""
+        writer.close()
+        await until(lambda: echo.finished == 1)
+        assert_closed(info.local_port)
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_encrypted_openssh_key(sshd: SshServer) -> None:

@@ -15,6 +15,7 @@ import asyncssh
 
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.tunnels.forwarder import LocalForwarder
 from rivergen.tunnels.host_keys import HostKeyPin, fingerprint_of_key, parse_host_key_pin
 from rivergen.tunnels.keys import load_private_key, needs_bcrypt, normalize_private_key
 from rivergen.tunnels.schemas import SshTunnelConfig
@@ -231,33 +232,28 @@ def _classify(
     )
 
 
-async def _verify_forward(conn: asyncssh.SSHClientConnection, host: str, port: int) -> None:
-    """Open and close one channel, because a listener only learns of a refusal on first use."""
-    _, writer = await conn.open_connection(host, port)
-    writer.close()
-    await writer.wait_closed()
-
-
 async def _teardown(
-    conn: asyncssh.SSHClientConnection | None, listener: asyncssh.SSHListener | None
+    conn: asyncssh.SSHClientConnection | None, forwarder: LocalForwarder | None
 ) -> None:
     """Stop listening and close the connection; abort it if a clean close takes too long."""
-    # The synchronous closes come first: they stop the listener and start the shutdown
+    # The synchronous closes come first: nothing listens and the SSH shutdown has begun
     # even if the awaits below are cancelled.
-    if listener is not None:
-        listener.close()
-    if conn is None:
-        return
-    conn.close()
+    if forwarder is not None:
+        forwarder.close()
+    if conn is not None:
+        conn.close()
     try:
-        async with asyncio.timeout(_CLOSE_GRACE_SECONDS):
-            if listener is not None:
-                await listener.wait_closed()
-            await conn.wait_closed()
+        if forwarder is not None:
+            await forwarder.wait_closed()
+        if conn is not None:
+            async with asyncio.timeout(_CLOSE_GRACE_SECONDS):
+                await conn.wait_closed()
     except TimeoutError:
-        conn.abort()
+        if conn is not None:
+            conn.abort()
     except asyncio.CancelledError:
-        conn.abort()
+        if conn is not None:
+            conn.abort()
         raise
 
 
@@ -282,7 +278,7 @@ async def open_tunnel(
     pin = parse_host_key_pin(config.host_key) if config.host_key else None
     client = _HostKeyCheck(pin)
     conn: asyncssh.SSHClientConnection | None = None
-    listener: asyncssh.SSHListener | None = None
+    forwarder: LocalForwarder | None = None
     stage = "key"
     try:
         try:
@@ -297,10 +293,13 @@ async def open_tunnel(
                     **_connect_options(config, pin, client_key, deadline),
                 )
                 server_key = conn.get_server_host_key()
-                stage = "forward"
-                listener = await conn.forward_local_port(LOCAL_HOST, 0, dest_host, dest_port)
+                # The first channel is opened before anything listens, so that a refused
+                # forward is reported here; the first client then gets this very channel.
                 stage = "verify"
-                await _verify_forward(conn, dest_host, dest_port)
+                first_channel = await conn.open_connection(dest_host, dest_port)
+                stage = "forward"
+                forwarder = LocalForwarder(conn, dest_host, dest_port, first_channel)
+                local_port = await forwarder.start(LOCAL_HOST)
         except ProbeFailure:
             raise
         except Exception as exc:
@@ -315,9 +314,9 @@ async def open_tunnel(
         elapsed_ms = round((time.monotonic() - started) * 1000.0, 1)
         yield TunnelInfo(
             local_host=LOCAL_HOST,
-            local_port=listener.get_port(),
+            local_port=local_port,
             host_key_fingerprint=fingerprint_of_key(server_key),
             timings_ms={"ssh": elapsed_ms},
         )
     finally:
-        await _teardown(conn, listener)
+        await _teardown(conn, forwarder)
