@@ -128,6 +128,41 @@ def rotate_keys(
     typer.echo(f"rivergen: {rotated} of {seen} data sources re-encrypted with the newest key")
 
 
+@app.command("test-source")
+def test_source(
+    data_source_id: Annotated[int, typer.Argument(help="The data source's id")],
+    query: Annotated[str | None, typer.Option("--query", help="Test query (read-only)")] = None,
+    timeout: Annotated[int, typer.Option(min=1, max=300, help="Timeout in seconds")] = 30,
+) -> None:
+    """Test a saved data source and print the result as JSON (exit 1 when it fails)."""
+    import json
+
+    from rivergen.context import build_context
+    from rivergen.probing.service import to_out
+    from rivergen.store.migrate import upgrade
+
+    settings = settings_or_exit()
+
+    async def run() -> dict[str, object] | None:
+        context = build_context(settings)
+        try:
+            await upgrade(context.engine)
+            result = await context.tests.test_by_id(data_source_id, query, timeout, "cli")
+            if result is None:
+                return None
+            return to_out(data_source_id, result).model_dump(mode="json")
+        finally:
+            await context.close()
+
+    data = asyncio.run(run())
+    if data is None:
+        typer.echo(f"rivergen: data source {data_source_id} not found", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(data, indent=2))
+    if not data["connection_successful"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point of the `rivergen` command."""
     app(prog_name="rivergen")

@@ -110,7 +110,9 @@ class Prober:
             path = _checked_path(str(getattr(connection, "path", "")), self.file_root)
             target = ConnectionTarget(path=str(path), options=options)
             state.phase = Phase.AUTH
-            return await self.pool.run(spec.connector.probe, target, query, deadline=deadline)
+            return await self.pool.run(
+                spec.connector.probe, target, query, deadline, deadline=deadline
+            )
 
         host = str(getattr(connection, "host", ""))
         port = int(getattr(connection, "port", None) or spec.default_port or 0)
@@ -146,7 +148,9 @@ class Prober:
                     host=host, address=info.local_host, port=info.local_port, **common
                 )
             state.phase = Phase.AUTH
-            return await self.pool.run(spec.connector.probe, target, query, deadline=deadline)
+            return await self.pool.run(
+                spec.connector.probe, target, query, deadline, deadline=deadline
+            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _check_literal_destination(self, host: str) -> None:

@@ -81,6 +81,19 @@ class ConnectionTestService:
         )
         return to_out(data_source_id, result)
 
+    async def test_by_id(
+        self, data_source_id: int, query: str | None, timeout_seconds: int, trigger: str
+    ) -> ProbeResult | None:
+        """Test a saved data source on behalf of the system (CLI, scheduler); None if absent."""
+        async with self._sessions() as session:
+            row = await data_source_rows.get_any(session, data_source_id)
+            if row is None:
+                return None
+            config = self._data_sources.decrypted_config(row)
+        return await self.probe_and_record(
+            data_source_id, config, query, timeout_seconds, trigger=trigger, user_id=None
+        )
+
     async def test_unsaved(self, caller: Caller, body: UnsavedTestRequest) -> TestResultOut:
         """Test a configuration without saving anything (member and up)."""
         organization_id = caller.require(Role.MEMBER)
