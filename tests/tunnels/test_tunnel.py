@@ -19,7 +19,7 @@ import pytest
 
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
-from rivergen.tunnels import SshTunnelConfig, TunnelInfo, open_tunnel
+from rivergen.tunnels import SshTunnelConfig, TunnelInfo, forwarder, open_tunnel
 from tests.fixtures.sshd import SshServer
 from tests.tunnels.procnet import own_tcp_sockets
 
@@ -263,6 +263,26 @@ async def test_the_destination_sees_one_connection_per_client(sshd: SshServer) -
             await until(lambda: echo.accepted == 3)
         # Unused, the first channel is closed with the tunnel.
         await until(lambda: echo.finished == 3)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_stale_first_channel_is_replaced(
+    sshd: SshServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server may have dropped the pre-opened connection by the time a slow client comes.
+    monkeypatch.setattr(forwarder, "_SPARE_MAX_AGE_SECONDS", 0.1)
+    echo = EchoServer()
+    server = await asyncio.start_server(echo.handle, "127.0.0.1", 0)
+    dest = ("127.0.0.1", server.sockets[0].getsockname()[1])
+    try:
+        config = key_config(sshd, "ed25519")
+        async with open_tunnel(config, sshd.host, *dest, Deadline.after(10)) as info:
+            await asyncio.sleep(0.2)
+            assert await echo_round_trip(info.local_port, b"late") == b"late"
+            assert echo.accepted == 2
+        await until(lambda: echo.finished == 2)
     finally:
         server.close()
         await server.wait_closed()

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any, Protocol
 
 import asyncssh
 
 _CHUNK = 64 * 1024
 _CLOSE_GRACE_SECONDS = 1.0
+# The first channel is handed over only while fresh: a server may drop an idle pre-auth
+# connection (MySQL's connect_timeout can be as low as 2 s), and a stale channel would fail
+# the client's first connection. A client normally connects within milliseconds.
+_SPARE_MAX_AGE_SECONDS = 1.0
 
 Channel = tuple["asyncssh.SSHReader[bytes]", "asyncssh.SSHWriter[bytes]"]
 
@@ -59,6 +64,7 @@ class LocalForwarder:
         self._conn = conn
         self._dest = (dest_host, dest_port)
         self._spare = first_channel
+        self._spare_opened_at = time.monotonic()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writers: set[_Writer] = set()
@@ -81,6 +87,12 @@ class LocalForwarder:
         channel: Channel | None = None
         try:
             channel, self._spare = self._spare, None
+            if (
+                channel is not None
+                and time.monotonic() - self._spare_opened_at > _SPARE_MAX_AGE_SECONDS
+            ):
+                channel[1].close()
+                channel = None
             if channel is None:
                 channel = await self._conn.open_connection(*self._dest)
             if self._closed:

@@ -134,6 +134,10 @@ def _connect_options(
     }
 
 
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def _reason(exc: asyncssh.Error) -> str:
     reason = " ".join(str(exc.reason).split())
     return reason[:200] if reason else "no reason given"
@@ -273,9 +277,12 @@ async def open_tunnel(
     closed when the block exits, however it exits.
     """
     started = time.monotonic()
-    bastion = f"{bastion_address}:{config.port}"
-    target = f"{dest_host}:{dest_port}"
-    pin = parse_host_key_pin(config.host_key) if config.host_key else None
+    bastion = _host_port(bastion_address, config.port)
+    target = _host_port(dest_host, dest_port)
+    try:
+        pin = parse_host_key_pin(config.host_key) if config.host_key else None
+    except ValueError as exc:  # the schema validates it; this guards unvalidated configs
+        raise ProbeFailure(ErrorCode.CONFIGURATION_ERROR, Phase.SSH, str(exc)) from None
     client = _HostKeyCheck(pin)
     conn: asyncssh.SSHClientConnection | None = None
     forwarder: LocalForwarder | None = None
