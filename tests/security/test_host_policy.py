@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from rivergen.security.host_policy import (
+    _METADATA_ADDRESSES,
     HostPolicy,
     _classify_gaierror,
     embedded_ipv4,
@@ -216,7 +217,7 @@ def test_link_local_v6_refused_whatever_the_settings(policy: HostPolicy, low: in
 @given(st.ip_addresses(v=4))
 def test_closed_policy_allows_only_global_ipv4(ip: ipaddress.IPv4Address) -> None:
     # Only globally routable unicast passes a policy with private networks refused.
-    expected = ip.is_global and not ip.is_multicast and str(ip) != "168.63.129.16"
+    expected = ip.is_global and not ip.is_multicast and ip not in _METADATA_ADDRESSES
     assert CLOSED.is_allowed(str(ip)) == expected
     assert CLOSED.is_allowed(str(ip)) == CLOSED.is_allowed(f"::ffff:{ip}")
 

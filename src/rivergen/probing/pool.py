@@ -241,21 +241,27 @@ class ProbePool:
         while (call := self._next_call()) is not None:
             if call is _CANCELLED:
                 continue
+            error: BaseException | None = None
+            result: Any = None
             try:
                 result = call.context.run(call.fn, *call.args)
             except BaseException as exc:
-                call.future.set_exception(exc)
-            else:
+                error = exc
+            # Free the slot before delivering the outcome: a caller that gets its result and
+            # submits again at once must find the capacity it just released.
+            with self._cond:
+                call.finished = True
+                self._running.discard(call)
+                CALLS_IN_FLIGHT.dec()
+                if call.overrunning:
+                    self._overrunning -= 1
+                    CALLS_OVERRUNNING.dec()
+            if error is None:
                 call.future.set_result(result)
-            finally:
-                with self._cond:
-                    call.finished = True
-                    self._running.discard(call)
-                    CALLS_IN_FLIGHT.dec()
-                    if call.overrunning:
-                        self._overrunning -= 1
-                        CALLS_OVERRUNNING.dec()
-            del call  # drop the reference (and the result) before waiting idle
+            else:
+                call.future.set_exception(error)
+            # Drop the references (and the result) before waiting idle.
+            del call, result, error
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
         """Refuse new calls, fail queued ones and, when `wait`, join the worker threads."""
