@@ -223,7 +223,9 @@ class RedisConnector:
                 except redis.ResponseError:
                     info = None  # an ACL may forbid INFO; the test itself can still pass
                 except redis.RedisError as exc:
-                    raise probe.failure(exc, Phase.QUERY) from None
+                    # Without AUTH or SELECT this is the server's first answer: a silence
+                    # here is a server that accepted the connection and never spoke.
+                    raise probe.failure(exc, Phase.AUTH) from None
                 try:
                     reply = conn.read_response()
                 except redis.RedisError as exc:

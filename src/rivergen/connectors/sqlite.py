@@ -118,6 +118,8 @@ class SQLiteConnector:
             try:
                 conn.execute("PRAGMA query_only = ON")
                 conn.execute("BEGIN")
+                # SQLite reads the file lazily: without this, SELECT 1 "works" on any file.
+                conn.execute("PRAGMA schema_version").fetchone()
             except sqlite3.Error as exc:
                 raise _failure(exc, Phase.AUTH, deadline, timer) from None
             clock.lap(Phase.AUTH)

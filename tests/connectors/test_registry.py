@@ -1,0 +1,43 @@
+"""The engine registry and the protocol every engine implements."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rivergen.connectors.base import Connector, EngineSpec
+from rivergen.connectors.registry import ENGINES, driver_installed, resolve_engine
+
+
+def test_engines_and_aliases() -> None:
+    assert set(ENGINES) == {"postgresql", "mysql", "mariadb", "sqlite", "duckdb", "redis"}
+    for name, key in [("postgres", "postgresql"), ("PG", "postgresql"), (" sqlite3 ", "sqlite")]:
+        spec = resolve_engine(name)
+        assert spec is not None
+        assert spec.key == key
+    assert resolve_engine("oracle9") is None
+
+
+@pytest.mark.parametrize("spec", list(ENGINES.values()), ids=list(ENGINES))
+def test_every_spec_is_complete(spec: EngineSpec) -> None:
+    connector: Connector = spec.connector
+    assert callable(connector.probe)
+    assert driver_installed(spec)
+    assert spec.default_query == ("PING" if spec.key == "redis" else "SELECT 1")
+    fields = spec.connection_model.model_fields
+    assert spec.secret_fields <= set(fields)
+    assert "options" in fields
+    assert ("path" in fields) is spec.file_based
+    if not spec.file_based:
+        assert fields["port"].default == spec.default_port
+    for name, kind in spec.allowed_options.items():
+        assert kind in (str, int, float, bool)
+        assert "file" not in name
+        assert "path" not in name
+        assert name not in ("local_infile", "init_command", "sslrootcert", "passfile")
+
+
+def test_missing_driver_is_reported() -> None:
+    spec = dataclasses.replace(ENGINES["redis"], driver_module="rivergen_no_such_driver")
+    assert not driver_installed(spec)
