@@ -42,6 +42,9 @@ NEVER_ALLOWED = [
     "::ffff:0:a9fe:a9fe",  # IPv4-translated
     "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
     "64:ff9b:1::a9fe:a9fe",  # local-use NAT64
+    "64:ff9b:1:a9fe:a9:fe00::",  # local-use NAT64, /48 layout (RFC 6052)
+    "64:ff9b:1:a9:fe:a9fe::",  # local-use NAT64, /56 layout
+    "64:ff9b:1:0:a9:fea9:fe00:0",  # local-use NAT64, /64 layout
     "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
     "::a9fe:a9fe",  # IPv4-compatible
     "100.100.100.200",
@@ -78,7 +81,15 @@ PRIVATE = [
 
 LOOPBACK = ["127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1"]
 
-PUBLIC = ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+PUBLIC = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "2001:4860:4860::8888",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+    "64:ff9b:1::808:808",  # local-use NAT64, /96 layout
+    "64:ff9b:1:0:8:808:800:0",  # local-use NAT64, /64 layout
+]
 
 
 def refused(policy: HostPolicy, ip: str) -> ProbeFailure:

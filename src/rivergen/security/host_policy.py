@@ -71,10 +71,25 @@ _PRIVATE = (
     _net("fec0::/10"),  # deprecated site-local, still routed inside some networks
 )
 
+_ALWAYS_REFUSED = (
+    ("link-local", _LINK_LOCAL),
+    ("unspecified", _UNSPECIFIED),
+    ("multicast", _MULTICAST),
+    ("reserved", _RESERVED),
+)
+_NEVER = {
+    "metadata": "a cloud metadata address, which is never allowed",
+    "link-local": "a link-local address, which is never allowed",
+    "unspecified": "an unspecified address, which is never allowed",
+    "multicast": "a multicast address, which is never allowed",
+    "reserved": "a reserved or broadcast address, which is never allowed",
+}
+
 _IPV4_MAPPED = _net("::ffff:0:0/96")
 _IPV4_TRANSLATED = _net("::ffff:0:0:0/96")
 _IPV4_COMPATIBLE = _net("::/96")
-_NAT64 = (_net("64:ff9b::/96"), _net("64:ff9b:1::/48"))
+_NAT64 = _net("64:ff9b::/96")
+_NAT64_LOCAL = _net("64:ff9b:1::/48")
 
 # getaddrinfo failures meaning "this name does not exist / has no address". EAI_AGAIN (the
 # resolver got no definite answer) is reported as HOST_NOT_FOUND too, not TIMEOUT: the user's
@@ -95,19 +110,56 @@ _TRY_AGAIN_CODES = frozenset(c for c in (getattr(socket, "EAI_AGAIN", None),) if
 
 def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
     """Return the IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, ...), if any."""
+    candidates = _embedded_candidates(ip)
+    return candidates[-1] if candidates else None
+
+
+def _bits(value: int, start: int, end: int) -> int:
+    """Bits [start, end) of a 128-bit value, counted from the most significant."""
+    return (value >> (128 - end)) & ((1 << (end - start)) - 1)
+
+
+def _local_nat64_readings(value: int) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses a local-use NAT64 address (64:ff9b:1::/48) may carry.
+
+    RFC 8215 lets the operator pick the prefix length inside the /48, and RFC 6052 places the
+    IPv4 address differently for each (around the zero u-octet, bits 64-71, with a zero suffix).
+    The address cannot say which was meant, so every reading its bits allow is returned and
+    judged: this fails closed, refusing some /48 and /56 layouts whose /96 reading is 0.0.0.0.
+    """
+    readings: list[ipaddress.IPv4Address] = []
+    if _bits(value, 64, 72) == 0:
+        layouts = (  # (high part, low part, start of the zero suffix)
+            ((48, 64), (72, 88), 88),
+            ((56, 64), (72, 96), 96),
+            ((64, 64), (72, 104), 104),
+        )
+        for (h0, h1), (l0, l1), suffix in layouts:
+            if _bits(value, suffix, 128) == 0:
+                v4 = _bits(value, h0, h1) << (l1 - l0) | _bits(value, l0, l1)
+                readings.append(ipaddress.IPv4Address(v4))
+    readings.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))  # the /96 reading, always possible
+    return readings
+
+
+def _embedded_candidates(ip: IPAddress) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address `ip` may stand for; the last is the usual reading."""
     if isinstance(ip, ipaddress.IPv4Address):
-        return None
-    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip in _IPV4_MAPPED or ip in _IPV4_TRANSLATED or any(ip in n for n in _NAT64):
-        return low32
+        return []
+    value = int(ip)
+    low32 = ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if ip in _IPV4_MAPPED or ip in _IPV4_TRANSLATED or ip in _NAT64:
+        return [low32]
+    if ip in _NAT64_LOCAL:
+        return _local_nat64_readings(value)
     if ip.sixtofour is not None:
-        return ip.sixtofour
+        return [ip.sixtofour]
     if ip.teredo is not None:
-        return ip.teredo[1]  # the client's address, where the traffic is relayed to
+        return [ip.teredo[1]]  # the client's address, where the traffic is relayed to
     # IPv4-compatible (::a.b.c.d, deprecated); :: and ::1 are judged as themselves.
-    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
-        return low32
-    return None
+    if ip in _IPV4_COMPATIBLE and value > 1:
+        return [low32]
+    return []
 
 
 def _in_any(ip: IPAddress, networks: Iterable[IPNetwork]) -> bool:
@@ -176,26 +228,29 @@ class HostPolicy:
         parsed = ip if not isinstance(ip, str) else _parse_ip(ip)
         if parsed is None:
             return "not a valid IP address"
-        inner = embedded_ipv4(parsed)
-        judged: IPAddress = inner if inner is not None else parsed
-        if parsed in _METADATA_ADDRESSES or judged in _METADATA_ADDRESSES:
-            return "a cloud metadata address, which is never allowed"
-        if _in_any(judged, _LINK_LOCAL):
-            return "a link-local address, which is never allowed"
-        if _in_any(judged, _UNSPECIFIED):
-            return "an unspecified address, which is never allowed"
-        if _in_any(judged, _MULTICAST):
-            return "a multicast address, which is never allowed"
-        if _in_any(judged, _RESERVED):
-            return "a reserved or broadcast address, which is never allowed"
-        allow_listed = (
-            host_allowed or _in_any(parsed, self._networks) or _in_any(judged, self._networks)
-        )
-        if _in_any(judged, _LOOPBACK):
+        if parsed in _METADATA_ADDRESSES:
+            return _NEVER["metadata"]
+        listed = host_allowed or _in_any(parsed, self._networks)
+        # Judge the IPv4 address(es) an IPv6 address carries instead of the IPv6 address itself:
+        # that is where the packets end up. Any refused reading refuses the address.
+        readings: list[IPAddress] = [*_embedded_candidates(parsed)] or [parsed]
+        for judged in readings:
+            reason = self._judge(judged, listed or _in_any(judged, self._networks))
+            if reason is not None:
+                return reason
+        return None
+
+    def _judge(self, ip: IPAddress, allow_listed: bool) -> str | None:
+        if ip in _METADATA_ADDRESSES:
+            return _NEVER["metadata"]
+        for kind, networks in _ALWAYS_REFUSED:
+            if _in_any(ip, networks):
+                return _NEVER[kind]
+        if _in_any(ip, _LOOPBACK):
             if self.loopback_allowed or allow_listed:
                 return None
             return "a loopback address, and loopback addresses are not allowed on this server"
-        if _in_any(judged, _PRIVATE) or not judged.is_global:
+        if _in_any(ip, _PRIVATE) or not ip.is_global:
             if self.allow_private or allow_listed:
                 return None
             return "a private network address, and private networks are not allowed on this server"
