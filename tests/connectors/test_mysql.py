@@ -207,3 +207,8 @@ def test_connection_model_refuses_dangerous_options() -> None:
         MySQLConnection.model_validate({"host": "db", "username": "u", "port": 70000})
     with pytest.raises(ValidationError, match="Extra inputs"):
         MySQLConnection.model_validate({"host": "db", "username": "u", "unknown": 1})
+
+
+def test_unknown_charset_is_a_configuration_error(local_mariadb: Server) -> None:
+    failure = fail(local_mariadb.target(options={"charset": "klingon"}))
+    assert (failure.code, failure.phase) == (ErrorCode.CONFIGURATION_ERROR, Phase.POLICY)

@@ -200,3 +200,14 @@ def test_connection_model_defaults_and_limits() -> None:
         {"host": "h", "username": "u", "options": {"application_name": "bi", "keepalives": True}}
     )
     assert accepted.options == {"application_name": "bi", "keepalives": True}
+
+
+def test_a_server_that_is_not_postgresql(local_mariadb: Server) -> None:
+    failure = fail(local_mariadb.target(username="postgres"))
+    assert (failure.code, failure.phase) == (ErrorCode.CONNECTION_ERROR, Phase.AUTH)
+    assert "did not answer like a PostgreSQL server" in failure.message
+
+
+def test_invalid_option_value_is_a_configuration_error(local_postgres: Server) -> None:
+    failure = fail(local_postgres.target(options={"target_session_attrs": "bogus"}))
+    assert (failure.code, failure.phase) == (ErrorCode.CONFIGURATION_ERROR, Phase.POLICY)

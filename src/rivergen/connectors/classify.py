@@ -61,6 +61,8 @@ _MYSQL_ERRNO: dict[int, ErrorCode] = {
     2005: ErrorCode.HOST_NOT_FOUND,  # CR_UNKNOWN_HOST
     2006: ErrorCode.CONNECTION_ERROR,  # CR_SERVER_GONE_ERROR
     2013: ErrorCode.CONNECTION_ERROR,  # CR_SERVER_LOST (refined: TIMEOUT when it timed out)
+    1115: ErrorCode.CONFIGURATION_ERROR,  # ER_UNKNOWN_CHARACTER_SET
+    1273: ErrorCode.CONFIGURATION_ERROR,  # ER_UNKNOWN_COLLATION
     2026: ErrorCode.SSL_ERROR,  # CR_SSL_CONNECTION_ERROR
     3159: ErrorCode.SSL_ERROR,  # ER_SECURE_TRANSPORT_REQUIRED
 }
@@ -81,9 +83,17 @@ _REFUSED_OR_UNREACHABLE = frozenset(
     }
 )
 
+# libpq's words for a peer that is not a PostgreSQL server (an HTTP or MySQL port, say).
+PG_PROTOCOL_MISMATCH = re.compile(
+    r"(?i)invalid response to (?:SSL|GSSAPI) negotiation|expected authentication request"
+    r"|unexpected message from server|received invalid response"
+)
+
 # Second layer for libpq, which reports startup failures as text without a SQLSTATE. These are
 # the server's (English) messages and libpq's own; ordered so the most specific wins.
 _PG_MESSAGE_PATTERNS: tuple[tuple[re.Pattern[str], ErrorCode], ...] = (
+    (re.compile(r"(?i)invalid \S+ value|invalid connection option"), ErrorCode.CONFIGURATION_ERROR),
+    (PG_PROTOCOL_MISMATCH, ErrorCode.CONNECTION_ERROR),
     (re.compile(r"(?i)\bssl\b|certificate|\btls\b"), ErrorCode.SSL_ERROR),
     (
         re.compile(
@@ -99,7 +109,6 @@ _PG_MESSAGE_PATTERNS: tuple[tuple[re.Pattern[str], ErrorCode], ...] = (
         re.compile(r"(?i)could not translate host name|name or service not known"),
         ErrorCode.HOST_NOT_FOUND,
     ),
-    (re.compile(r"(?i)invalid \S+ value|invalid connection option"), ErrorCode.CONFIGURATION_ERROR),
 )
 
 

@@ -209,6 +209,11 @@ class MySQLConnector:
             raise ProbeFailure(ErrorCode.TIMEOUT, Phase.AUTH, "No time was left to log in")
         options = {k: v for k, v in target.options.items() if k in ALLOWED_OPTIONS}
         hostname = target.host or address
+        charset = str(options.get("charset", "utf8mb4"))
+        if pymysql.charset.charset_by_name(charset) is None:
+            raise ProbeFailure(
+                ErrorCode.CONFIGURATION_ERROR, Phase.POLICY, f"Unknown character set {charset!r}"
+            )
         try:
             conn: Connection[Any] = _connection_class(pymysql)(
                 host=hostname,
@@ -216,7 +221,7 @@ class MySQLConnector:
                 user=target.username or "",
                 password=target.password or "",
                 database=target.database or None,
-                charset=str(options.get("charset", "utf8mb4")),
+                charset=charset,
                 collation=options.get("collation"),
                 program_name=str(options.get("program_name", "rivergen")),
                 connect_timeout=budget,
@@ -228,7 +233,7 @@ class MySQLConnector:
                 defer_connect=True,
                 **_ssl_arguments(target.ssl_mode or "prefer"),
             )
-        except (KeyError, ValueError, TypeError, LookupError) as exc:
+        except (AttributeError, KeyError, ValueError, TypeError, LookupError) as exc:
             raise ProbeFailure(
                 ErrorCode.CONFIGURATION_ERROR, Phase.POLICY, f"Invalid MySQL settings: {exc}"
             ) from None

@@ -30,7 +30,11 @@ from rivergen.connectors._support import (
     silent_server,
 )
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec, OptionValue
-from rivergen.connectors.classify import code_for_pg_message, code_for_sqlstate
+from rivergen.connectors.classify import (
+    PG_PROTOCOL_MISMATCH,
+    code_for_pg_message,
+    code_for_sqlstate,
+)
 from rivergen.connectors.scrub import one_line
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
@@ -114,11 +118,11 @@ def _conninfo(target: ConnectionTarget, address: str, port: int) -> str:
 
 
 def _startup_message(raw: str) -> str:
-    """libpq's text without the "connection to server at ... failed:" and severity prefixes."""
+    """libpq's first line without the "connection to server at ... failed:" and severity
+    prefixes; the lines after it are hints such as "Is the server running on that host?"."""
     lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
-    text = " ".join(lines)
-    text = _SERVER_PREFIX.sub("", text)
-    return _SEVERITY.sub("", text) or "The connection failed"
+    first = _SERVER_PREFIX.sub("", lines[0]) if lines else ""
+    return _SEVERITY.sub("", first) or "The connection failed"
 
 
 def _startup_failure(
@@ -128,13 +132,21 @@ def _startup_failure(
     # libpq exposes no SQLSTATE for startup failures, so after the signals it does give (did
     # TCP connect, did the server ask for a password we lacked) the server's text decides.
     code = code_for_pg_message(message)
+    if code is ErrorCode.CONFIGURATION_ERROR:
+        return ProbeFailure(code, Phase.POLICY, message)
     if not tcp_done:
         if code not in (ErrorCode.TIMEOUT, ErrorCode.HOST_NOT_FOUND):
             code = ErrorCode.CONNECTION_ERROR
-        return ProbeFailure(code, Phase.TCP, f"{message} ({where})")
+        return ProbeFailure(code, Phase.TCP, f"Could not connect to {where}: {message}")
     if pgconn.needs_password:
         return ProbeFailure(
             ErrorCode.AUTHENTICATION_FAILED, Phase.AUTH, "The server requires a password"
+        )
+    if PG_PROTOCOL_MISMATCH.search(message):
+        return ProbeFailure(
+            ErrorCode.CONNECTION_ERROR,
+            Phase.AUTH,
+            f"The server at {where} did not answer like a PostgreSQL server ({message})",
         )
     code = code or ErrorCode.CONNECTION_ERROR
     phase = Phase.TLS if code is ErrorCode.SSL_ERROR else Phase.AUTH
@@ -149,6 +161,7 @@ def _open(
     secrets: list[str | None],
 ) -> PGconn:
     """Run libpq's connect state machine, waiting on its socket until the deadline."""
+    import psycopg
     from psycopg import pq
 
     pgconn = pq.PGconn.connect_start(conninfo.encode())
@@ -158,8 +171,12 @@ def _open(
         while True:
             if pgconn.status == pq.ConnStatus.BAD:
                 raise _startup_failure(pgconn, tcp_done, where, secrets)
+            try:
+                fd = pgconn.socket
+            except psycopg.OperationalError:  # libpq dropped the socket without saying BAD
+                raise _startup_failure(pgconn, tcp_done, where, secrets) from None
             with selectors.DefaultSelector() as selector:
-                selector.register(pgconn.socket, events)
+                selector.register(fd, events)
                 ready = selector.select(timeout=deadline.remaining())
             if not ready:
                 if tcp_done:
