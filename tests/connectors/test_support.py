@@ -49,6 +49,7 @@ def test_clean_query() -> None:
 def test_cell_text() -> None:
     assert cell_text(None) is None
     assert cell_text(b"caf\xc3\xa9") == "café"
+    assert cell_text(b"\x00\xff") == "\\x00ff"
     assert cell_text(True) == "true"
     assert cell_text(decimal.Decimal("1.50")) == "1.50"
     assert cell_text(dt.date(2024, 1, 2)) == "2024-01-02"

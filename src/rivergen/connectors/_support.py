@@ -249,7 +249,11 @@ def cell_text(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).decode("utf-8", errors="replace")
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "\\x" + raw.hex()  # binary data as PostgreSQL prints bytea
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime | dt.date | dt.time):
