@@ -18,6 +18,7 @@ from rivergen.api.middleware import RequestContextMiddleware
 from rivergen.api.system import router as system_router
 from rivergen.context import AppContext, build_context
 from rivergen.datasources.router import router as data_sources_router
+from rivergen.health.router import router as health_router
 from rivergen.identity.router import router as auth_router
 from rivergen.organizations.router import router as organizations_router
 from rivergen.probing.router import router as tests_router
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def domain_routers() -> list[Any]:
     """Every domain's router, mounted under /api/v1."""
-    return [auth_router, organizations_router, tests_router, data_sources_router]
+    return [auth_router, organizations_router, tests_router, data_sources_router, health_router]
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

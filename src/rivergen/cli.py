@@ -163,6 +163,46 @@ def test_source(
         raise typer.Exit(1)
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Checks run at once (default RIVERGEN_SCHEDULER_MAX_CONCURRENT)", min=1),
+    ] = None,
+    namespace: Annotated[
+        str, typer.Option(help="Prefix of this deployment's Redis keys (same for every process)")
+    ] = "rivergen",
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve Prometheus metrics on this port (0: off)", min=0)
+    ] = 0,
+    metrics_host: Annotated[str, typer.Option(help="Bind address of the metrics")] = "127.0.0.1",
+) -> None:
+    """Run scheduled health checks from the Celery queue (RIVERGEN_BROKER_URL)."""
+    from rivergen.health.tasks import run_worker
+
+    settings = settings_or_exit()
+    run_worker(
+        settings,
+        concurrency=concurrency or settings.scheduler_max_concurrent,
+        namespace=namespace,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+    )
+
+
+@app.command()
+def beat(
+    namespace: Annotated[
+        str, typer.Option(help="Prefix of this deployment's Redis keys (same for every process)")
+    ] = "rivergen",
+) -> None:
+    """Send the health-check schedule to the workers; one beat is active at a time (Redis lock)."""
+    from rivergen.health.tasks import run_beat
+
+    settings = settings_or_exit()
+    run_beat(settings, namespace=namespace)
+
+
 def main() -> None:
     """Entry point of the `rivergen` command."""
     app(prog_name="rivergen")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from rivergen.datasources.service import DataSourceService
+from rivergen.health.scheduler import HealthScheduler, build_scheduler
 from rivergen.identity.service import AuthService, LoginThrottle
 from rivergen.identity.tokens import TokenCodec
 from rivergen.organizations.service import OrganizationService
@@ -39,12 +40,21 @@ class AppContext:
     data_sources: DataSourceService
     pool: ProbePool
     tests: ConnectionTestService
+    scheduler: HealthScheduler | None = field(default=None)
 
     async def start(self) -> None:
         """Start background parts (thread pool, scheduler) once the store is ready."""
+        if self.settings.scheduler_enabled and self.scheduler is None:
+            self.scheduler = build_scheduler(
+                self.settings, self.sessions, self.data_sources, self.tests
+            )
+            self.scheduler.start()
 
     async def close(self) -> None:
         """Release what the context holds."""
+        if self.scheduler is not None:
+            await self.scheduler.close()
+            self.scheduler = None
         # Waiting would hold shutdown hostage to a hung driver call; its thread is a daemon.
         self.pool.shutdown(wait=False)
         await self.engine.dispose()

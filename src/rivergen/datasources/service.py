@@ -26,6 +26,7 @@ from rivergen.datasources.config import (
 from rivergen.datasources.models import DataSource
 from rivergen.datasources.repository import DataSourceRepository, ListFilters
 from rivergen.datasources.schemas import DataSourceCreate, DataSourceOut, DataSourceUpdate
+from rivergen.health.cadence import first_check_at
 from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role
 from rivergen.security.crypto import SecretBox
@@ -190,6 +191,7 @@ class DataSourceService:
                 ssh_tunnel=tunnel,
                 secrets_ciphertext=self._encrypt(secrets),
                 health_check_interval_seconds=body.health_check_interval_seconds,
+                next_check_at=first_check_at(body.health_check_interval_seconds),
                 status="pending",
                 created_by=caller.user.id,
             )
@@ -235,7 +237,7 @@ class DataSourceService:
                 row.description = body.description
             if "health_check_interval_seconds" in sent:
                 row.health_check_interval_seconds = body.health_check_interval_seconds
-                row.next_check_at = None
+                row.next_check_at = first_check_at(body.health_check_interval_seconds)
             row.type = config.spec.key
             row.connection = plain
             row.ssh_tunnel = tunnel

@@ -1,0 +1,291 @@
+"""GET /data-sources/{id}/health: summary and history against records counted by hand."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.fixtures.app import Api
+from tests.health.helpers import T0, Org, data_of, error_code_of, insert, record, sign_in
+
+pytestmark = pytest.mark.anyio
+
+# (seconds after T0, successful, response time): 11 records, 6 successful.
+SERIES: list[tuple[int, bool, float | None]] = [
+    (0, True, 10),
+    (10, True, 20),
+    (20, False, None),
+    (30, True, 30),
+    (40, True, 40),
+    (50, False, None),
+    (60, True, 50),
+    (70, True, 60),
+    (80, False, 1000),  # a timeout's duration: not a response time of the database
+    (90, False, None),
+    (100, False, None),
+]
+
+
+def iso(seconds: float) -> str:
+    """T0 + seconds as the API writes it."""
+    return (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def percentile_cont(values: list[float], fraction: float) -> float:
+    """PostgreSQL's percentile_cont, as the reference."""
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    lower = int(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (position - lower) * (ordered[upper] - ordered[lower])
+
+
+@pytest.fixture
+async def org(api: Api) -> Org:
+    return await sign_in(api)
+
+
+async def series_source(org: Org) -> int:
+    source_id = await org.create_source()
+    other_id = await org.create_source()
+    records = [record(source_id, org.organization_id, t, ok, rt) for t, ok, rt in SERIES]
+    # Another source's records in the same period must not count.
+    records += [record(other_id, org.organization_id, t + 5, True, 999) for t in (0, 50, 95)]
+    await insert(org.api, records)
+    return source_id
+
+
+async def test_summary_over_all_history(org: Org) -> None:
+    source_id = await series_source(org)
+    data = data_of(await org.health(source_id))
+    assert data["data_source_id"] == source_id
+    assert data["status"] == "pending"
+    assert data["summary"] == {
+        "checks": 11,
+        "successful": 6,
+        "failed": 5,
+        "uptime_percent": 54.55,
+        "avg_response_time_ms": 35.0,
+        # sorted 10..60, position 0.95 * 5 = 4.75: 50 + 0.75 * (60 - 50)
+        "p95_response_time_ms": 57.5,
+        "last_success_at": iso(70),
+        "last_failure_at": iso(100),
+        "consecutive_failures": 3,
+    }
+
+
+async def test_summary_over_a_window(org: Org) -> None:
+    source_id = await series_source(org)
+    data = data_of(await org.health(source_id, since=iso(30), until=iso(80)))
+    assert data["summary"] == {
+        "checks": 5,
+        "successful": 4,
+        "failed": 1,
+        "uptime_percent": 80.0,
+        "avg_response_time_ms": 45.0,
+        # sorted 30..60, position 0.95 * 3 = 2.85: 50 + 0.85 * (60 - 50)
+        "p95_response_time_ms": 58.5,
+        "last_success_at": iso(70),
+        "last_failure_at": iso(50),
+        "consecutive_failures": 0,
+    }
+    assert [h["tested_at"] for h in data["history"]] == [iso(t) for t in (70, 60, 50, 40, 30)]
+
+
+async def test_summary_of_a_window_without_success(org: Org) -> None:
+    source_id = await series_source(org)
+    data = data_of(await org.health(source_id, since=iso(75)))
+    assert data["summary"] == {
+        "checks": 3,
+        "successful": 0,
+        "failed": 3,
+        "uptime_percent": 0.0,
+        "avg_response_time_ms": None,
+        "p95_response_time_ms": None,
+        "last_success_at": None,
+        "last_failure_at": iso(100),
+        "consecutive_failures": 3,
+    }
+
+
+async def test_empty_window(org: Org) -> None:
+    source_id = await series_source(org)
+    data = data_of(await org.health(source_id, since=iso(1000)))
+    assert data["summary"] == {
+        "checks": 0,
+        "successful": 0,
+        "failed": 0,
+        "uptime_percent": None,
+        "avg_response_time_ms": None,
+        "p95_response_time_ms": None,
+        "last_success_at": None,
+        "last_failure_at": None,
+        "consecutive_failures": 0,
+    }
+    assert data["history"] == []
+    assert data["next_cursor"] is None
+
+
+async def test_history_items_newest_first_with_every_field(org: Org) -> None:
+    source_id = await series_source(org)
+    response = await org.health(source_id, limit=3)
+    body = response.json()
+    assert body["message"] == "Health history retrieved"
+    history = body["data"]["history"]
+    assert [h["tested_at"] for h in history] == [iso(100), iso(90), iso(80)]
+    assert history[0] == {
+        "tested_at": iso(100),
+        "connection_successful": False,
+        "response_time_ms": None,
+        "error_code": "CONNECTION_ERROR",
+        "error_message": "Connection refused",
+        "error_phase": "tcp",
+        "ssh_tunnel_established": False,
+        "database_version": None,
+        "triggered_by": "schedule",
+        "user_id": None,
+    }
+    assert body["data"]["next_cursor"]
+    # The summary covers the whole window, not the page.
+    assert body["data"]["summary"]["checks"] == 11
+
+
+async def test_consecutive_failures_follow_id_order_on_equal_times(org: Org) -> None:
+    source_id = await org.create_source()
+    oid = org.organization_id
+    await insert(
+        org.api,
+        [
+            record(source_id, oid, 0, False),
+            record(source_id, oid, 10, True, 5),
+            record(source_id, oid, 10, False),  # same instant, written after the success
+            record(source_id, oid, 20, False),
+        ],
+    )
+    summary = data_of(await org.health(source_id))["summary"]
+    assert summary["consecutive_failures"] == 2
+    assert summary["last_success_at"] == iso(10)
+
+
+@pytest.mark.parametrize("count", [1, 2, 20, 37, 101])
+async def test_p95_is_percentile_cont(org: Org, count: int) -> None:
+    rng = random.Random(count)
+    values = [round(rng.uniform(1, 500), 3) for _ in range(count)]
+    source_id = await org.create_source()
+    records = [record(source_id, org.organization_id, i, True, v) for i, v in enumerate(values)]
+    records += [record(source_id, org.organization_id, count + i, False, 5000) for i in range(3)]
+    await insert(org.api, records)
+    summary = data_of(await org.health(source_id))["summary"]
+    assert summary["p95_response_time_ms"] == round(percentile_cont(values, 0.95), 1)
+    assert summary["avg_response_time_ms"] == round(sum(values) / count, 1)
+    assert summary["checks"] == count + 3
+
+
+async def test_cursor_pages_through_everything_once(org: Org) -> None:
+    source_id = await org.create_source()
+    # 25 records, several sharing a timestamp across page boundaries.
+    times = [i // 3 for i in range(25)]
+    await insert(
+        org.api,
+        [record(source_id, org.organization_id, t, t % 2 == 0, 10) for t in times],
+    )
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    pages = 0
+    while True:
+        data = data_of(await org.health(source_id, limit=7, cursor=cursor))
+        seen += data["history"]
+        pages += 1
+        assert data["summary"]["checks"] == 25
+        cursor = data["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 4
+    assert len(seen) == 25
+    stamps = [h["tested_at"] for h in seen]
+    assert stamps == sorted(stamps, reverse=True)
+    assert sorted(stamps) == sorted(iso(t) for t in times)
+
+
+async def test_cursor_with_window(org: Org) -> None:
+    source_id = await series_source(org)
+    first = data_of(await org.health(source_id, limit=2, since=iso(20), until=iso(90)))
+    assert [h["tested_at"] for h in first["history"]] == [iso(80), iso(70)]
+    second = data_of(
+        await org.health(
+            source_id, limit=10, since=iso(20), until=iso(90), cursor=first["next_cursor"]
+        )
+    )
+    assert [h["tested_at"] for h in second["history"]] == [iso(t) for t in (60, 50, 40, 30, 20)]
+    assert second["next_cursor"] is None
+
+
+async def test_exact_last_page_has_no_cursor(org: Org) -> None:
+    source_id = await series_source(org)
+    data = data_of(await org.health(source_id, limit=11))
+    assert len(data["history"]) == 11
+    assert data["next_cursor"] is None
+
+
+async def test_naive_and_offset_times_are_utc(org: Org) -> None:
+    source_id = await series_source(org)
+    naive = (T0 + timedelta(seconds=60)).replace(tzinfo=None).isoformat()
+    shifted = (T0 + timedelta(seconds=60)).astimezone().isoformat()
+    for since in (naive, shifted):
+        data = data_of(await org.health(source_id, since=since))
+        assert data["summary"]["checks"] == 5
+
+
+async def test_bad_parameters(org: Org) -> None:
+    source_id = await series_source(org)
+    for params in (
+        {"cursor": "not-a-cursor"},
+        {"cursor": "bm9wZQ"},  # base64 of "nope"
+        {"since": iso(50), "until": iso(50)},
+        {"since": "yesterday"},
+        {"limit": 0},
+        {"limit": 1001},
+    ):
+        response = await org.health(source_id, **params)
+        assert error_code_of(response, 422) == "VALIDATION_ERROR", params
+
+
+async def test_who_may_read(org: Org) -> None:
+    source_id = await series_source(org)
+    viewer = await org.member("viewer")
+    assert data_of(await org.health(source_id, headers=viewer))["summary"]["checks"] == 11
+    other_org = await org.other_organization()
+    outsider = await org.member("admin", other_org)
+    assert error_code_of(await org.health(source_id, headers=outsider), 404) == "NOT_FOUND"
+    assert error_code_of(await org.health(999_999), 404) == "NOT_FOUND"
+    unauthenticated = await org.api.client.get(f"/api/v1/data-sources/{source_id}/health")
+    assert error_code_of(unauthenticated, 401) == "UNAUTHORIZED"
+
+
+async def test_member_without_organization_is_forbidden(org: Org) -> None:
+    source_id = await series_source(org)
+    viewer = await org.member("viewer")
+    me = data_of(await org.api.client.get("/api/v1/auth/me", headers=viewer))
+    removed = await org.api.client.delete(
+        f"/api/v1/organizations/{org.organization_id}/members/{me['id']}", headers=org.owner
+    )
+    data_of(removed)
+    assert error_code_of(await org.health(source_id, headers=viewer), 403) == "FORBIDDEN"
+
+
+async def test_manual_test_appears_in_history(org: Org) -> None:
+    source_id = await org.create_source()
+    tested = await org.api.client.post(
+        f"/api/v1/data-sources/{source_id}/test", json={"timeout_seconds": 5}, headers=org.owner
+    )
+    result = data_of(tested)
+    data = data_of(await org.health(source_id))
+    assert data["status"] == result["status"]
+    (item,) = data["history"]
+    assert item["triggered_by"] == "manual"
+    assert item["user_id"] is not None
+    assert item["connection_successful"] is result["connection_successful"]
+    assert item["tested_at"] == result["tested_at"]
