@@ -16,6 +16,7 @@ from rivergen.api.envelope import ErrorEnvelope
 from rivergen.api.errors import install_error_handlers
 from rivergen.api.middleware import RequestContextMiddleware
 from rivergen.api.system import router as system_router
+from rivergen.audit.router import router as audit_router
 from rivergen.context import AppContext, build_context
 from rivergen.datasources.router import router as data_sources_router
 from rivergen.health.router import router as health_router
@@ -82,7 +83,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def domain_routers() -> list[Any]:
     """Every domain's router, mounted under /api/v1."""
-    return [auth_router, organizations_router, tests_router, data_sources_router, health_router]
+    return [
+        auth_router,
+        organizations_router,
+        tests_router,
+        data_sources_router,
+        health_router,
+        audit_router,
+    ]
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

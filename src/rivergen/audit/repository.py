@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rivergen.audit.models import AuditEvent
+from rivergen.identity.models import Membership
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """Optional filters of the audit-event list."""
+
+    action: str | None = None
+    actor_user_id: int | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 async def add_event(
@@ -34,3 +50,39 @@ async def add_event(
             client_address=client_address,
         )
     )
+
+
+async def list_events(
+    session: AsyncSession,
+    organization_id: int,
+    filters: AuditFilters,
+    limit: int,
+    offset: int,
+) -> tuple[list[AuditEvent], int]:
+    """A page of one organization's audit events, newest first, and the total."""
+    # Sign-ins belong to no organization; an organization's admins see those of its members.
+    members = select(Membership.user_id).where(Membership.organization_id == organization_id)
+    query = select(AuditEvent).where(
+        or_(
+            AuditEvent.organization_id == organization_id,
+            and_(AuditEvent.organization_id.is_(None), AuditEvent.actor_user_id.in_(members)),
+        )
+    )
+    if filters.action:
+        query = query.where(AuditEvent.action == filters.action)
+    if filters.actor_user_id is not None:
+        query = query.where(AuditEvent.actor_user_id == filters.actor_user_id)
+    if filters.target_type:
+        query = query.where(AuditEvent.target_type == filters.target_type)
+    if filters.target_id:
+        query = query.where(AuditEvent.target_id == filters.target_id)
+    if filters.since is not None:
+        query = query.where(AuditEvent.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(AuditEvent.created_at < filters.until)
+    total = int(
+        (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    )
+    page = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    rows = await session.execute(page.limit(limit).offset(offset))
+    return list(rows.scalars()), total
