@@ -58,6 +58,7 @@ ALLOWED_OPTIONS: dict[str, type] = {
     "channel_binding": str,
 }
 
+_LIBPQ_16 = 160000  # sslcertmode and sslrootcert=system
 _SERVER_PREFIX = re.compile(r'^connection to server at "[^"]*"(?: \([^)]*\))?, port \d+ failed:\s*')
 _SEVERITY = re.compile(r"^(?:FATAL|ERROR|PANIC):\s+")
 
@@ -81,6 +82,7 @@ def _option_text(value: OptionValue) -> str:
 
 def _conninfo(target: ConnectionTarget, address: str, port: int) -> str:
     """The libpq connection string; fixed settings keep the service's own files out of it."""
+    from psycopg import pq
     from psycopg.conninfo import make_conninfo
 
     params: dict[str, str | int] = {
@@ -98,10 +100,11 @@ def _conninfo(target: ConnectionTarget, address: str, port: int) -> str:
         # and offer them to a host a user typed in.
         # A path that cannot exist (/dev/null is not a directory): libpq skips it silently.
         passfile=os.path.join(os.devnull, "pgpass"),
-        sslcertmode="disable",
         gssencmode="disable",
     )
-    if sslmode == "verify-full":
+    if pq.version() >= _LIBPQ_16:  # older libpq rejects these parameters outright
+        params["sslcertmode"] = "disable"
+    if sslmode == "verify-full" and pq.version() >= _LIBPQ_16:
         params["sslrootcert"] = "system"
     elif sslmode == "verify-ca":
         paths = ssl.get_default_verify_paths()
