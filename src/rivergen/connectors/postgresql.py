@@ -106,7 +106,9 @@ def _conninfo(target: ConnectionTarget, address: str, port: int) -> str:
         params["sslcertmode"] = "disable"
     if sslmode == "verify-full" and pq.version() >= _LIBPQ_16:
         params["sslrootcert"] = "system"
-    elif sslmode == "verify-ca":
+    elif sslmode in ("verify-ca", "verify-full"):
+        # libpq's default is ~/.postgresql/root.crt of the service account: use the system
+        # CA bundle instead ("system" itself is refused with verify-ca).
         paths = ssl.get_default_verify_paths()
         cafile = paths.cafile or paths.openssl_cafile
         if cafile and os.path.exists(cafile):
