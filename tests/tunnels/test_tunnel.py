@@ -20,7 +20,7 @@ import pytest
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from rivergen.tunnels import SshTunnelConfig, TunnelInfo, forwarder, open_tunnel
-from tests.fixtures.sshd import SshServer
+from tests.fixtures.sshd import SshServer, require
 from tests.tunnels.procnet import own_tcp_sockets
 
 pytestmark = pytest.mark.anyio
@@ -44,6 +44,32 @@ def baseline(
     """Listening sockets and threads of this process once the session fixtures exist."""
     listening = {s.local for s in own_tcp_sockets() if s.listening}
     return listening, set(threading.enumerate())
+
+
+def listening(address: tuple[str, int]) -> bool:
+    """Whether something accepts TCP connections at `address`."""
+    try:
+        socket.create_connection(address, timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module", autouse=True)
+def postgres() -> tuple[str, int]:
+    """The machine's PostgreSQL (trust auth), the default destination of every tunnel here."""
+    # Skip, or fail under CI, when it is not running.
+    if not listening(PG):
+        require("PostgreSQL is not running on 127.0.0.1:5432")
+    return PG
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> tuple[str, int]:
+    """The machine's MariaDB (root, no password); skip, or fail under CI, when not running."""
+    if not listening(MARIADB):
+        require("MariaDB is not running on 127.0.0.1:3306")
+    return MARIADB
 
 
 def key_config(sshd: SshServer, key: str, **overrides: Any) -> SshTunnelConfig:
@@ -195,9 +221,9 @@ async def test_postgres_through_the_tunnel_with_each_key(sshd: SshServer, key: s
     assert_closed(info.local_port)
 
 
-async def test_mariadb_through_the_tunnel(sshd: SshServer) -> None:
+async def test_mariadb_through_the_tunnel(sshd: SshServer, mariadb: tuple[str, int]) -> None:
     config = key_config(sshd, "ed25519")
-    async with open_tunnel(config, sshd.host, *MARIADB, Deadline.after(10)) as info:
+    async with open_tunnel(config, sshd.host, *mariadb, Deadline.after(10)) as info:
         port = info.local_port
         assert await in_own_thread(lambda: mariadb_select_one("127.0.0.1", port)) == 1
         # The forward serves more than one connection for the duration of the test.
