@@ -4,4 +4,8 @@ pytest_plugins = [
     "tests.fixtures.store",
     "tests.fixtures.app",
     "tests.fixtures.servers",
+    "tests.fixtures.sshd",
+    "tests.fixtures.hardening",
+    "tests.fixtures.datasources",
+    "tests.fixtures.probing",
 ]

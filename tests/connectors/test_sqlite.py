@@ -79,11 +79,34 @@ def test_not_a_database(tmp_path: Path) -> None:
     assert failure.code is ErrorCode.DATABASE_NOT_FOUND
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_unreadable_file(database: Path) -> None:
     database.chmod(0)
-    failure = fail(database)
-    assert failure.code is ErrorCode.PERMISSION_DENIED
+    if os.geteuid() != 0:
+        assert fail(database).code is ErrorCode.PERMISSION_DENIED
+        return
+    # Root reads any file: probe from a forked child that dropped to an unprivileged user,
+    # after letting that user traverse (not list) the test's temporary directories.
+    for parent in database.parents:
+        if parent == Path("/tmp") or parent == parent.parent:
+            break
+        parent.chmod(parent.stat().st_mode | 0o001)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = "ERROR"
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            code = fail(database).code.value
+        finally:
+            os.write(write_end, code.encode())
+            os._exit(0)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read_end, 100).decode()
+    os.close(read_end)
+    assert status == 0
+    assert answer == ErrorCode.PERMISSION_DENIED.value
 
 
 def test_long_query_is_interrupted_at_the_deadline(database: Path) -> None:

@@ -18,9 +18,9 @@ from rivergen.connectors._support import (
     refuse_unless_read,
 )
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
-from rivergen.connectors.scrub import one_line
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.security.scrub import scrub as one_line
 
 if TYPE_CHECKING:
     import duckdb

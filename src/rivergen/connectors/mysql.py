@@ -29,9 +29,9 @@ from rivergen.connectors._support import (
 )
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
 from rivergen.connectors.classify import code_for_mysql_errno, code_for_os_error, find_os_error
-from rivergen.connectors.scrub import one_line
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.security.scrub import scrub as one_line
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection

@@ -35,9 +35,9 @@ from rivergen.connectors.classify import (
     code_for_pg_message,
     code_for_sqlstate,
 )
-from rivergen.connectors.scrub import one_line
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.security.scrub import scrub as one_line
 
 if TYPE_CHECKING:
     import psycopg

@@ -28,9 +28,9 @@ from rivergen.connectors._support import (
 )
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
 from rivergen.connectors.classify import code_for_redis_error
-from rivergen.connectors.scrub import one_line
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.security.scrub import scrub as one_line
 
 RedisSslMode = Literal["disable", "require", "verify-ca", "verify-full"]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rivergen.connectors.scrub import MASK, one_line, scrub
+from rivergen.security.scrub import MASK, scrub
+from rivergen.security.scrub import scrub as one_line
 
 
 def test_known_secrets_in_every_form_are_masked() -> None:
