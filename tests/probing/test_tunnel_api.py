@@ -54,11 +54,13 @@ async def run_test(
     for secret in ("password", "private_key", "private_key_passphrase"):
         assert shown[secret] == ("********" if ssh_tunnel.get(secret) else None)
     source_id = created.json()["data"]["id"]
+    started = time.monotonic()
     response = await api.client.post(
         f"/api/v1/data-sources/{source_id}/test", json={"timeout_seconds": timeout}, headers=headers
     )
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()["data"]
+    data["_elapsed_s"] = time.monotonic() - started
     return data
 
 
@@ -115,9 +117,8 @@ async def test_silent_bastion_answers_within_the_deadline(
         "password": "irrelevant-password",
     }
     threads_before = set(threading.enumerate())
-    started = time.monotonic()
     data = await run_test(api, "postgresql", block, timeout=2)
-    assert time.monotonic() - started < 3.0
+    assert data["_elapsed_s"] < 3.0
     assert data["error_code"] == "TIMEOUT"
     assert data["error_phase"] == "ssh"
     # The tunnel runs on the event loop: no thread may be left behind by it.
