@@ -106,6 +106,10 @@ class AuthService:
                 raise Unauthorized("The refresh token is not valid")
             if auth_session.expires_at <= now:
                 raise Unauthorized("The refresh token has expired")
+            user = await users.get_user(session, auth_session.user_id)
+            if user is None or not user.is_active:
+                # A deactivated account cannot keep its sessions alive by rotating tokens.
+                raise Unauthorized("The refresh token is not valid")
             if not same_hash(auth_session.refresh_token_hash, token_hash):
                 # A rotated token came back: someone holds a copy. End the whole session.
                 await users.revoke_auth_session(session, session_id, "reuse_detected", now)

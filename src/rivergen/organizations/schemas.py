@@ -12,7 +12,8 @@ from rivergen.identity.models import Role
 class OrganizationCreate(BaseModel):
     """A new organization; the creator becomes its owner."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Stripped before the length check: a name of blanks is no name.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=200)
 
