@@ -289,8 +289,15 @@ async def claim_due(
     return claims
 
 
-async def renew_claim(session: AsyncSession, claim: Claim, now: datetime, until: datetime) -> bool:
-    """Extend a claim still held (same token, not expired) to `until`; False when it was lost."""
+async def start_claimed_check(
+    session: AsyncSession, claim: Claim, now: datetime, until: datetime
+) -> bool:
+    """Mark a claimed check as starting `now`; False when the claim was lost (expired, taken).
+
+    The claim is extended to `until`, so the whole check runs inside it. A check starting late
+    moves the source's next due time to one interval after its actual start (never earlier than
+    it was), so consecutive checks are never closer than the interval.
+    """
     result = await session.execute(
         update(DataSource)
         .where(
@@ -301,7 +308,17 @@ async def renew_claim(session: AsyncSession, claim: Claim, now: datetime, until:
         .values(check_claimed_until=until, updated_at=_UNCHANGED)
         .execution_options(synchronize_session=False)
     )
-    return getattr(result, "rowcount", 0) == 1
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    following = next_due_after(claim.due_at, claim.interval_seconds, now)
+    if following > claim.due_at + timedelta(seconds=claim.interval_seconds):
+        await session.execute(
+            update(DataSource)
+            .where(DataSource.id == claim.data_source_id, DataSource.next_check_at < following)
+            .values(next_check_at=following, updated_at=_UNCHANGED)
+            .execution_options(synchronize_session=False)
+        )
+    return True
 
 
 async def release_claim(session: AsyncSession, data_source_id: int, token: datetime) -> None:

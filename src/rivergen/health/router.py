@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from rivergen.api.deps import CurrentCaller, Session
 from rivergen.api.envelope import Envelope, error_responses, ok
+from rivergen.api.params import ObjectId
 from rivergen.health.schemas import HealthOut
 from rivergen.health.service import HealthQuery, health_report
 
@@ -22,7 +23,7 @@ router = APIRouter(tags=["health"])
     summary="Get Health",
 )
 async def get_health(
-    data_source_id: int,
+    data_source_id: ObjectId,
     caller: CurrentCaller,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=1000, description="History records per page")] = 50,

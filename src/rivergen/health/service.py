@@ -205,7 +205,7 @@ class ScheduledChecks:
         # overlap the next check of the source, and it proves nobody took the source over.
         token = started + timedelta(seconds=lease_seconds(claim.interval_seconds))
         async with self._sessions() as session, session.begin():
-            held = await repo.renew_claim(session, claim, started, token)
+            held = await repo.start_claimed_check(session, claim, started, token)
         if not held:
             log.info("scheduled_check_lost", data_source_id=claim.data_source_id)
             return "lost"

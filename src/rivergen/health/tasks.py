@@ -27,17 +27,19 @@ import os
 import threading
 from collections.abc import Coroutine
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from celery import Celery
-from celery.signals import worker_shutdown
+from celery.signals import worker_ready, worker_shutdown
 
-from rivergen.health.repository import Claim
-from rivergen.health.scheduler import build_scheduled_checks
-from rivergen.health.service import ScheduledChecks
 from rivergen.settings import Settings, load_settings
-from rivergen.store.base import utcnow
+
+if TYPE_CHECKING:
+    from rivergen.health.service import ScheduledChecks
+
+# The store, services and drivers are imported where a worker first needs them, so that
+# `rivergen beat`, which only talks to Redis, starts quickly.
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -69,6 +71,7 @@ def configure(settings: Settings, namespace: str = DEFAULT_NAMESPACE) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         result_backend=None,
+        result_expires=None,  # no results, so no daily backend_cleanup entry either
         timezone="UTC",
         enable_utc=True,
         # Take one message per free thread: a worker that dies holds few checks.
@@ -110,6 +113,7 @@ class WorkerRuntime:
 
     def __init__(self, settings: Settings) -> None:
         from rivergen.context import build_context
+        from rivergen.health.scheduler import build_scheduled_checks
 
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -147,6 +151,12 @@ def runtime() -> WorkerRuntime:
         return _runtime
 
 
+@worker_ready.connect
+def _warm_up(**_: Any) -> None:
+    # Build the context (store engine, probe pool) now rather than in the first task.
+    runtime()
+
+
 @worker_shutdown.connect
 def _close_runtime(**_: Any) -> None:
     global _runtime
@@ -162,6 +172,8 @@ def _close_runtime(**_: Any) -> None:
 @celery_app.task(name=DISPATCH_TASK, ignore_result=True)
 def dispatch_due_checks() -> int:
     """Claim the checks due soon and send one `run_check` each, to start at its due time."""
+    from rivergen.store.base import utcnow
+
     worker = runtime()
     now = utcnow()
     claims = worker.call(worker.checks.claim(DISPATCH_BATCH, DISPATCH_LOOKAHEAD_SECONDS, now))
@@ -183,6 +195,8 @@ def dispatch_due_checks() -> int:
 @celery_app.task(name=CHECK_TASK, ignore_result=True)
 def run_check(data_source_id: int, due_at: str, lease_until: str, interval_seconds: int) -> str:
     """Run one claimed check (the claim's lease is its token)."""
+    from rivergen.health.repository import Claim
+
     claim = Claim(
         data_source_id=data_source_id,
         due_at=datetime.fromisoformat(due_at),
@@ -213,6 +227,10 @@ def run_worker(
 ) -> None:
     """Run a Celery worker executing scheduled checks (blocks until it is stopped)."""
     app = configure(settings, namespace)
+    if settings.log_level != "debug":
+        # Celery logs two lines per task at INFO: several a second here.
+        for name in ("celery.worker.strategy", "celery.app.trace"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     if metrics_port:
         from prometheus_client import start_http_server
 
@@ -236,8 +254,10 @@ def run_worker(
 def run_beat(settings: Settings, *, namespace: str = DEFAULT_NAMESPACE) -> None:
     """Run the beat sending the schedule; only the holder of the Redis lock sends anything."""
     app = configure(settings, namespace)
-    # The scheduler logs every sent task at INFO: once a second here.
-    logging.getLogger("celery.beat").setLevel(max(logging.WARNING, logging.root.level))
+    if settings.log_level != "debug":
+        # The scheduler logs every task it sends at INFO: once a second here. Its other lines
+        # (starting, lock acquired: which beat is the active one) stay.
+        logging.getLogger("celery.beat").addFilter(_quiet_sends)
     app.start(
         [
             "beat",
@@ -246,3 +266,7 @@ def run_beat(settings: Settings, *, namespace: str = DEFAULT_NAMESPACE) -> None:
             f"--loglevel={settings.log_level.upper()}",
         ]
     )
+
+
+def _quiet_sends(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Scheduler: Sending due task")
