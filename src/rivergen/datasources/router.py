@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from rivergen.api.deps import Context, CurrentCaller, CurrentUser, Session
+from rivergen.api.deps import Context, CurrentCaller, Session
 from rivergen.api.envelope import Envelope, Page, error_responses, ok
 from rivergen.datasources.repository import ListFilters
 from rivergen.datasources.schemas import (
@@ -24,10 +24,13 @@ ID_ERRORS = error_responses(401, 403, 404, 422)
 @router.get(
     "/data-source-types",
     response_model=Envelope[list[EngineOut]],
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
-async def list_types(_user: CurrentUser) -> dict[str, Any]:
-    """Engines, their connection fields and whether each driver is installed."""
+async def list_types(_caller: CurrentCaller) -> dict[str, Any]:
+    """Engines, their connection fields and whether each driver is installed.
+
+    Like every data-source route, it needs a membership of some organization (design.md).
+    """
     return ok([e.model_dump(mode="json") for e in engine_catalogue()], "Data source types")
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.audit.repository import add_event
@@ -33,6 +36,20 @@ from rivergen.security.crypto import SecretBox
 from rivergen.tunnels.schemas import SSH_SECRET_FIELDS, SshTunnelConfig
 
 NOT_FOUND = "Data source not found"
+DUPLICATE_NAME = "A data source with this name already exists"
+
+
+@contextlib.asynccontextmanager
+async def _unique_name() -> AsyncIterator[None]:
+    """Turn the store's unique (organization, name) violation into CONFLICT.
+
+    The explicit `name_taken` check gives the answer in the common case; two concurrent
+    requests can both pass it, and then the constraint decides (a 409, not a 500).
+    """
+    try:
+        yield
+    except IntegrityError:
+        raise Conflict(DUPLICATE_NAME) from None
 
 
 @dataclass(frozen=True)
@@ -178,10 +195,10 @@ class DataSourceService:
         config = self.build_config(body.type, body.connection, body.ssh_tunnel)
         self._check_interval(body.health_check_interval_seconds)
         plain, tunnel, secrets = split_secrets(config)
-        async with self._sessions() as session, session.begin():
+        async with _unique_name(), self._sessions() as session, session.begin():
             repo = DataSourceRepository(session, caller.organization_ids)
             if await repo.name_taken(organization_id, body.name):
-                raise Conflict("A data source with this name already exists")
+                raise Conflict(DUPLICATE_NAME)
             row = DataSource(
                 organization_id=organization_id,
                 name=body.name,
@@ -217,7 +234,7 @@ class DataSourceService:
     ) -> DataSourceOut:
         """Change a data source (admin and up) with the secret-keeping rules of design.md."""
         sent = body.model_fields_set
-        async with self._sessions() as session, session.begin():
+        async with _unique_name(), self._sessions() as session, session.begin():
             row = await self._visible(session, caller, data_source_id, Role.ADMIN, for_update=True)
             stored = self.decrypt_secrets(row)
             plan = _plan_update(row, stored, body)
@@ -229,7 +246,7 @@ class DataSourceService:
             if body.name is not None and await repo.name_taken(
                 row.organization_id, body.name, row.id
             ):
-                raise Conflict("A data source with this name already exists")
+                raise Conflict(DUPLICATE_NAME)
             changed = _changed_fields(row, body, config.spec.key, plain, tunnel, secrets, stored)
             if body.name is not None:
                 row.name = body.name
@@ -315,7 +332,9 @@ def _plan_update(row: DataSource, stored: SecretMap, body: DataSourceUpdate) -> 
     stored_conn_secrets = stored.get("connection", {})
     if engine_changed:
         connection: dict[str, Any] = {}
-        keep_conn = {}
+        # A new engine is a new destination: each stored secret the new engine also takes
+        # must be sent again (it is reported missing below), never carried over silently.
+        keep_conn = {k: v for k, v in stored_conn_secrets.items() if k in new_spec.secret_fields}
     else:
         connection = dict(row.connection)
         keep_conn = dict(stored_conn_secrets)
@@ -383,7 +402,8 @@ def _plan_tunnel(
     except ValidationError as exc:
         details = validation_details(exc.errors(), prefix="body.ssh_tunnel")
         raise InvalidInput("The SSH tunnel is not valid", details) from None
-    return tunnel, moved and old is not None, []
+    # Adding a tunnel moves the database too: the new bastion decides where the connection goes.
+    return tunnel, moved, []
 
 
 def _changed_fields(
