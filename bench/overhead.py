@@ -1,0 +1,102 @@
+"""1. Overhead: sequential `POST /test` over real HTTP vs the raw driver doing the same work.
+
+The raw side is what a script would do by hand: connect, `SELECT 1`, the version query, close.
+The API side is the whole product path as a client sees it: HTTP on a keep-alive connection,
+token check, loading and decrypting the data source, host policy, the probe in the thread pool,
+then the status update, health record and audit event in the store. The two alternate call by
+call, so a change in machine load touches both alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench._harness import (
+    MARIADB,
+    MY_HOST,
+    MY_PORT,
+    PG_HOST,
+    PG_PORT,
+    POSTGRES,
+    Api,
+    Report,
+    expect_success,
+    ms,
+    percentile,
+    raw_mariadb,
+    raw_postgres,
+    require_port,
+    running_server,
+    say,
+    timed,
+)
+
+NAME = "overhead"
+ITERATIONS = 200
+WARMUP = 20
+TARGET_P50_RATIO_POSTGRES = 1.3
+
+
+def _compare(
+    report: Report,
+    label: str,
+    api: Api,
+    source_id: int,
+    raw: Callable[[], None],
+    target: float | None,
+) -> None:
+    for _ in range(WARMUP):
+        raw()
+        _, data = api.test(source_id)
+        expect_success(data, label)
+    raw_times: list[float] = []
+    api_times: list[float] = []
+    server_times: list[float] = []
+    for i in range(ITERATIONS):
+        # Alternate which goes first, so neither always follows the other's cache effects.
+        first_raw = i % 2 == 0
+        if first_raw:
+            raw_times.append(timed(raw))
+        elapsed, data = api.test(source_id)
+        expect_success(data, label)
+        api_times.append(elapsed)
+        server_times.append(float(data["response_time_ms"]))
+        if not first_raw:
+            raw_times.append(timed(raw))
+    raw_p50, raw_p99 = ms(percentile(raw_times, 50)), ms(percentile(raw_times, 99))
+    api_p50, api_p99 = ms(percentile(api_times, 50)), ms(percentile(api_times, 99))
+    say(f"  {label}: {ITERATIONS} sequential calls each")
+    report.add(f"{label} raw driver p50", raw_p50, "ms")
+    report.add(f"{label} raw driver p99", raw_p99, "ms")
+    report.add(f"{label} POST /test p50", api_p50, "ms")
+    report.add(f"{label} POST /test p99", api_p99, "ms")
+    report.add(f"{label} probe alone p50 (response_time_ms)", percentile(server_times, 50), "ms")
+    if target is None:
+        report.add(f"{label} p50 ratio", api_p50 / raw_p50, "x")
+    else:
+        report.add(f"{label} p50 ratio", api_p50 / raw_p50, "x", at_most=target)
+    report.add(f"{label} p99 ratio", api_p99 / raw_p99, "x")
+
+
+def run() -> Report:
+    """Run the benchmark and return its figures."""
+    report = Report(NAME)
+    require_port(PG_HOST, PG_PORT, "PostgreSQL")
+    require_port(MY_HOST, MY_PORT, "MariaDB")
+    with running_server() as server:
+        api = server.api()
+        try:
+            sources: dict[str, tuple[int, Callable[[], None], float | None]] = {}
+            connection: dict[str, Any]
+            for label, engine, connection, raw, target in (
+                ("PostgreSQL", "postgresql", POSTGRES, raw_postgres, TARGET_P50_RATIO_POSTGRES),
+                ("MariaDB", "mariadb", MARIADB, raw_mariadb, None),
+            ):
+                source_id = api.create_source(f"overhead-{engine}", engine, connection)
+                sources[label] = (source_id, raw, target)
+            for label, (source_id, raw, target) in sources.items():
+                _compare(report, label, api, source_id, raw, target)
+        finally:
+            api.close()
+    return report
