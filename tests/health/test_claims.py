@@ -205,6 +205,10 @@ async def test_run_records_a_scheduled_check_and_releases(org: Org) -> None:
     assert item["user_id"] is None
     assert item["connection_successful"] is True
     assert item["database_version"].startswith("PostgreSQL")
+    metrics = (await org.api.client.get("/metrics")).text
+    assert "rivergen_scheduled_check_lateness_seconds_bucket" in metrics
+    assert 'rivergen_scheduled_checks_total{result="ok"}' in metrics
+    assert 'trigger="schedule"' in metrics
 
 
 async def test_run_waits_for_the_due_time(org: Org) -> None:

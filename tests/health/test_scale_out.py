@@ -17,6 +17,7 @@ import itertools
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 import anyio
+import httpx
 import psycopg
 import pytest
 import redis
@@ -187,6 +189,19 @@ class Phases:
         return ", ".join(f"{label} {at}s" for label, at in self.marks)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def metric_value(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in the metrics")
+
+
 def missed(gap: float) -> int:
     """Checks missing between two consecutive ones `gap` seconds apart.
 
@@ -211,9 +226,15 @@ async def test_workers_and_beat_run_each_check_once(
         "PYTHONUNBUFFERED": "1",
     }
     common = ["--namespace", namespace]
+    metrics_port = free_port()
     processes = [
         spawn("worker-a", ["worker", *common, "--concurrency", "4"], env, tmp_path),
-        spawn("worker-b", ["worker", *common, "--concurrency", "4"], env, tmp_path),
+        spawn(
+            "worker-b",
+            ["worker", *common, "--concurrency", "4", "--metrics-port", str(metrics_port)],
+            env,
+            tmp_path,
+        ),
         spawn("beat-1", ["beat", *common], env, tmp_path),
         spawn("beat-2", ["beat", *common], env, tmp_path),
     ]
@@ -262,6 +283,7 @@ async def test_workers_and_beat_run_each_check_once(
         phases.mark("beat stopped")
         # Checks already claimed start within the dispatch lookahead (1.5 s) and take ms.
         await anyio.sleep(3)
+        worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
         worker_b.stop()
         phases.mark("worker stopped")
     finally:
@@ -301,3 +323,7 @@ async def test_workers_and_beat_run_each_check_once(
         lost_total += missing
     assert lost_total <= len(held), (lost_total, held, report)
     assert "Traceback" not in worker_b.output(), worker_b.output()[-3000:]
+    # The surviving worker's own metrics: lateness of the checks it started, their outcomes.
+    lateness = metric_value(worker_metrics, "rivergen_scheduled_check_lateness_seconds_count")
+    assert lateness > 0
+    assert metric_value(worker_metrics, 'rivergen_scheduled_checks_total{result="ok"}') > 0

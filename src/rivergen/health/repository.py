@@ -254,6 +254,9 @@ async def claim_due(
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     else:
+        # Nothing due (the common case): no write transaction at all.
+        if (await session.execute(candidates.limit(1))).first() is None:
+            return []
         # SQLite: take the store's write lock before reading, so claimers run one after another
         # and each sees the claims of the previous one (an UPDATE locks even when nothing matches).
         await session.execute(
