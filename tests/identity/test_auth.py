@@ -365,6 +365,16 @@ async def test_logout_revokes_the_session(api: Api) -> None:
     assert await me_status(api, other_session["access_token"]) == 200
 
 
+async def test_logout_with_a_rotated_token_revokes_the_session(api: Api) -> None:
+    tokens = await api.login()
+    rotated = (await refresh(api, tokens["refresh_token"])).json()["data"]
+    response = await api.client.post(LOGOUT, json={"refresh_token": tokens["refresh_token"]})
+    assert_error(response, 401, "UNAUTHORIZED")
+    # A copy of an old token came back: the newest tokens of the session stop working too.
+    assert_error(await refresh(api, rotated["refresh_token"]), 401, "UNAUTHORIZED")
+    assert await me_status(api, rotated["access_token"]) == 401
+
+
 async def test_expired_session_refuses_refresh_and_access(api: Api) -> None:
     tokens = await api.login()
     sid = tokens["refresh_token"].split(".", 1)[0]

@@ -128,9 +128,14 @@ class AuthService:
         session_id, token_hash = parts
         async with self._sessions() as session, session.begin():
             auth_session = await users.get_auth_session(session, session_id)
-            if auth_session is None or not same_hash(auth_session.refresh_token_hash, token_hash):
+            if auth_session is None:
                 raise Unauthorized("The refresh token is not valid")
-            await users.revoke_auth_session(session, session_id, "logout", utcnow())
+            # A rotated token means a copy is around: end the session, as refresh would.
+            reused = not same_hash(auth_session.refresh_token_hash, token_hash)
+            reason = "reuse_detected" if reused else "logout"
+            await users.revoke_auth_session(session, session_id, reason, utcnow())
+        if reused:
+            raise Unauthorized("The refresh token was already used; the session is revoked")
 
     async def authenticate(self, session: AsyncSession, access_token: str) -> User:
         """The user behind a valid access token whose session is still open."""
