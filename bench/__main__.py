@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         figures.extend(report.figures)
         say(f"  ({durations[name]:.0f} s)")
 
+    total = sum(durations.values())
+    say(f"\nall done in {total:.0f} s; load average now {machine()['loadavg']}")
     say("\n== targets ==")
     for figure in figures:
         if figure.target is not None:

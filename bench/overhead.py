@@ -1,6 +1,9 @@
 """1. Overhead: sequential `POST /test` over real HTTP vs the raw driver doing the same work.
 
 The raw side is what a script would do by hand: connect, `SELECT 1`, the version query, close.
+For MariaDB the ratio is taken against PyMySQL with TLS disabled (the local server has no TLS,
+so neither side does TLS work); PyMySQL's defaults, which load the CA store on every connect,
+are reported too.
 The API side is the whole product path as a client sees it: HTTP on a keep-alive connection,
 token check, loading and decrypting the data source, host policy, the probe in the thread pool,
 then the status update, health record and audit event in the store. The two alternate call by
@@ -10,7 +13,6 @@ call, so a change in machine load touches both alike.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from bench._harness import (
     MARIADB,
@@ -21,10 +23,12 @@ from bench._harness import (
     POSTGRES,
     Api,
     Report,
+    Server,
     expect_success,
     ms,
     percentile,
     raw_mariadb,
+    raw_mariadb_no_tls,
     raw_postgres,
     require_port,
     running_server,
@@ -41,11 +45,14 @@ TARGET_P50_RATIO_POSTGRES = 1.3
 def _compare(
     report: Report,
     label: str,
+    server: Server,
     api: Api,
     source_id: int,
     raw: Callable[[], None],
     target: float | None,
+    also: tuple[str, Callable[[], None]] | None = None,
 ) -> None:
+    extra: tuple[str, list[float]] | None = None if also is None else (also[0], [])
     for _ in range(WARMUP):
         raw()
         _, data = api.test(source_id)
@@ -53,17 +60,22 @@ def _compare(
     raw_times: list[float] = []
     api_times: list[float] = []
     server_times: list[float] = []
+    cpu_used = 0.0
     for i in range(ITERATIONS):
         # Alternate which goes first, so neither always follows the other's cache effects.
         first_raw = i % 2 == 0
         if first_raw:
             raw_times.append(timed(raw))
+        cpu_before = server.cpu_seconds()
         elapsed, data = api.test(source_id)
+        cpu_used += server.cpu_seconds() - cpu_before
         expect_success(data, label)
         api_times.append(elapsed)
         server_times.append(float(data["response_time_ms"]))
         if not first_raw:
             raw_times.append(timed(raw))
+        if also is not None and extra is not None and i % 4 == 0:
+            extra[1].append(timed(also[1]))  # a sample is enough: it is not the baseline
     raw_p50, raw_p99 = ms(percentile(raw_times, 50)), ms(percentile(raw_times, 99))
     api_p50, api_p99 = ms(percentile(api_times, 50)), ms(percentile(api_times, 99))
     say(f"  {label}: {ITERATIONS} sequential calls each")
@@ -72,11 +84,17 @@ def _compare(
     report.add(f"{label} POST /test p50", api_p50, "ms")
     report.add(f"{label} POST /test p99", api_p99, "ms")
     report.add(f"{label} probe alone p50 (response_time_ms)", percentile(server_times, 50), "ms")
+    report.add(f"{label} server CPU per test (all threads)", ms(cpu_used / ITERATIONS), "ms")
     if target is None:
         report.add(f"{label} p50 ratio", api_p50 / raw_p50, "x")
     else:
         report.add(f"{label} p50 ratio", api_p50 / raw_p50, "x", at_most=target)
     report.add(f"{label} p99 ratio", api_p99 / raw_p99, "x")
+    if extra is not None:
+        extra_label, extra_times = extra
+        extra_p50 = ms(percentile(extra_times, 50))
+        report.add(f"{label} {extra_label} p50", extra_p50, "ms")
+        report.add(f"{label} p50 ratio to {extra_label}", api_p50 / extra_p50, "x")
 
 
 def run() -> Report:
@@ -87,16 +105,21 @@ def run() -> Report:
     with running_server() as server:
         api = server.api()
         try:
-            sources: dict[str, tuple[int, Callable[[], None], float | None]] = {}
-            connection: dict[str, Any]
-            for label, engine, connection, raw, target in (
-                ("PostgreSQL", "postgresql", POSTGRES, raw_postgres, TARGET_P50_RATIO_POSTGRES),
-                ("MariaDB", "mariadb", MARIADB, raw_mariadb, None),
-            ):
-                source_id = api.create_source(f"overhead-{engine}", engine, connection)
-                sources[label] = (source_id, raw, target)
-            for label, (source_id, raw, target) in sources.items():
-                _compare(report, label, api, source_id, raw, target)
+            pg_id = api.create_source("overhead-postgresql", "postgresql", POSTGRES)
+            maria_id = api.create_source("overhead-mariadb", "mariadb", MARIADB)
+            _compare(
+                report, "PostgreSQL", server, api, pg_id, raw_postgres, TARGET_P50_RATIO_POSTGRES
+            )
+            _compare(
+                report,
+                "MariaDB",
+                server,
+                api,
+                maria_id,
+                raw_mariadb_no_tls,
+                None,
+                also=("raw PyMySQL defaults", raw_mariadb),
+            )
         finally:
             api.close()
     return report
