@@ -13,6 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from rivergen.app import create_app
+from rivergen.core.errors import Conflict
 from rivergen.datasources.service import DataSourceService
 from rivergen.security.crypto import SecretBox, SecretDecryptionError, generate_key, key_id
 from rivergen.settings import Settings
@@ -298,18 +299,29 @@ async def test_rotation_moves_every_secret_to_the_newest_key(
     # Before rotation, an app that only knows B cannot decrypt what A made.
     async for api in start_api(create_app(settings_factory(secret_keys=key_b))):
         stored_row = await load_row(api, ids["pg-key"])
-        with pytest.raises(SecretDecryptionError) as refused:
+        with pytest.raises(Conflict) as refused:
             context_of(api).data_sources.decrypted_config(stored_row)
-        assert key_id(key_a) in str(refused.value)
-        assert PG_PASSWORD not in str(refused.value)
+        assert "RIVERGEN_SECRET_KEYS" in refused.value.message
+        assert PG_PASSWORD not in refused.value.message
+        with pytest.raises(SecretDecryptionError) as undecryptable:
+            context_of(api).data_sources.decrypt_secrets(stored_row)
+        assert key_id(key_a) in str(undecryptable.value)
+        assert PG_PASSWORD not in str(undecryptable.value)
         tenancy = reconnect(first, api)
+        # Reading still works (the secrets are shown as set); testing is refused with a reason.
         response = await tenancy.client.get(
             f"{DATA_SOURCES}/{ids['pg-key']}", headers=tenancy.owner
         )
-        assert response.status_code >= 400
-        assert response.json()["success"] is False
-        assert PG_PASSWORD not in response.text
-        assert key_a not in response.text
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["connection"]["password"] == "********"
+        tested = await tenancy.client.post(
+            f"{DATA_SOURCES}/{ids['pg-key']}/test", headers=tenancy.owner
+        )
+        assert tested.status_code == 409, tested.text
+        assert tested.json()["error"]["code"] == "CONFLICT"
+        for text in (response.text, tested.text):
+            assert PG_PASSWORD not in text
+            assert key_a not in text
 
     # Rotation with "B,A" (newest first): everything is re-encrypted with B.
     rotating = settings_factory(secret_keys=f"{key_b},{key_a}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,13 +29,19 @@ from rivergen.datasources.config import (
 )
 from rivergen.datasources.models import DataSource
 from rivergen.datasources.repository import DataSourceRepository, ListFilters
-from rivergen.datasources.schemas import DataSourceCreate, DataSourceOut, DataSourceUpdate
+from rivergen.datasources.schemas import (
+    MASK,
+    DataSourceCreate,
+    DataSourceOut,
+    DataSourceUpdate,
+)
 from rivergen.health.cadence import first_check_at
 from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role
-from rivergen.security.crypto import SecretBox
+from rivergen.security.crypto import SecretBox, SecretDecryptionError
 from rivergen.tunnels.schemas import SSH_SECRET_FIELDS, SshTunnelConfig
 
+log = structlog.get_logger(__name__)
 NOT_FOUND = "Data source not found"
 DUPLICATE_NAME = "A data source with this name already exists"
 
@@ -96,7 +103,15 @@ class DataSourceService:
 
     def _secret_presence(self, row: DataSource) -> SecretMap:
         # Which secrets are set is all the response needs; decrypting tells us reliably.
-        return self.decrypt_secrets(row)
+        try:
+            return self.decrypt_secrets(row)
+        except SecretDecryptionError:
+            # The key that made them is gone; they are still stored, so show them as set.
+            log.warning("undecryptable_secrets", data_source_id=row.id)
+            return {
+                "connection": dict.fromkeys(resolve_spec(row.type).secret_fields, MASK),
+                "ssh_tunnel": dict.fromkeys(SSH_SECRET_FIELDS, MASK) if row.ssh_tunnel else {},
+            }
 
     async def get(
         self, session: AsyncSession, caller: Caller, data_source_id: int
@@ -142,7 +157,13 @@ class DataSourceService:
     def decrypted_config(self, row: DataSource) -> SourceConfig:
         """The row's configuration with its secrets, validated again."""
         spec = resolve_spec(row.type)
-        secrets = self.decrypt_secrets(row)
+        try:
+            secrets = self.decrypt_secrets(row)
+        except SecretDecryptionError:
+            raise Conflict(
+                "The stored secrets cannot be decrypted with the configured RIVERGEN_SECRET_KEYS; "
+                "restore the old key or send the secrets again"
+            ) from None
         connection = spec.connection_model.model_validate(
             {**row.connection, **secrets.get("connection", {})}
         )
