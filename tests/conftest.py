@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.store",
     "tests.fixtures.app",
+    "tests.fixtures.hashing",
     "tests.fixtures.servers",
     "tests.fixtures.sshd",
     "tests.fixtures.hardening",

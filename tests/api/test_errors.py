@@ -14,15 +14,8 @@ from rivergen.app import create_app
 from rivergen.settings import Settings
 from tests.fixtures.app import Api, start_api
 from tests.fixtures.store import STORE_KIND
-from tests.identity.hashing import use_cheap_argon2
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tiny Argon2id parameters: these tests sign in often (see tests/identity/hashing.py)."""
-    use_cheap_argon2(monkeypatch)
 
 
 FAKE_SECRET = "hunter2-do-not-show-me"

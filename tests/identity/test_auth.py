@@ -18,15 +18,8 @@ from rivergen.identity.models import AuthSession, User
 from rivergen.settings import Settings
 from rivergen.store.base import utcnow
 from tests.fixtures.app import ADMIN_EMAIL, ADMIN_PASSWORD, Api, start_api
-from tests.identity.hashing import use_cheap_argon2
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tiny Argon2id parameters: these tests sign in often (see tests/identity/hashing.py)."""
-    use_cheap_argon2(monkeypatch)
 
 
 LOGIN = "/api/v1/auth/login"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from rivergen.identity.passwords import hash_password, verify_password
+
+pytestmark = pytest.mark.production_hashing
 
 
 def test_production_hasher_is_argon2id_with_strong_parameters() -> None:

@@ -17,15 +17,8 @@ from rivergen.identity.tokens import new_refresh_token, new_session_id
 from rivergen.organizations import repository as orgs
 from rivergen.store.base import utcnow
 from tests.fixtures.app import ADMIN_EMAIL, Api
-from tests.identity.hashing import use_cheap_argon2
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tiny Argon2id parameters: these tests sign in often (see tests/identity/hashing.py)."""
-    use_cheap_argon2(monkeypatch)
 
 
 ORGS = "/api/v1/organizations"
