@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.audit.repository import add_event
@@ -22,7 +24,10 @@ from rivergen.probing.schemas import TestRequest, TestResultOut, UnsavedTestRequ
 from rivergen.probing.single_flight import SingleFlight
 from rivergen.security.throttle import SlidingWindow
 
-FlightKey = tuple[int, str | None, int]
+log = structlog.get_logger(__name__)
+# The data source's updated_at is part of the key: a test asked for after a change must not
+# join a probe of the configuration before it.
+FlightKey = tuple[int, str | None, int, datetime]
 
 
 class TestRateLimits:
@@ -66,7 +71,12 @@ class ConnectionTestService:
         async with self._sessions() as session:
             stored = await self._data_sources.load_for_test(session, caller, data_source_id)
         self._limits.check(caller.user.id, stored.row.organization_id)
-        key: FlightKey = (data_source_id, body.test_query, body.timeout_seconds)
+        key: FlightKey = (
+            data_source_id,
+            body.test_query,
+            body.timeout_seconds,
+            stored.row.updated_at,
+        )
         user_id = caller.user.id
         result = await self._flights.do(
             key,
@@ -130,17 +140,29 @@ class ConnectionTestService:
     ) -> ProbeResult:
         """Probe, then update the data source and append a health record in one transaction."""
         result = await self._probe(config, query, timeout_seconds, trigger)
-        await self.record(data_source_id, result, trigger, user_id)
+        await self.record(data_source_id, result, trigger, user_id, tested=config)
         return result
 
     async def record(
-        self, data_source_id: int, result: ProbeResult, trigger: str, user_id: int | None
+        self,
+        data_source_id: int,
+        result: ProbeResult,
+        trigger: str,
+        user_id: int | None,
+        tested: SourceConfig | None = None,
     ) -> None:
-        """Write a test's outcome: status and timestamps, a health record, an audit event."""
+        """Write a test's outcome: status and timestamps, a health record, an audit event.
+
+        With `tested`, nothing is written when the data source no longer has that configuration:
+        a change while the test ran reset its status, and the result is not about the new one.
+        """
         async with self._sessions() as session, session.begin():
             row = await data_source_rows.get_any(session, data_source_id)
             if row is None:
                 return  # deleted while the test ran: nothing to record against
+            if tested is not None and self._data_sources.decrypted_config(row) != tested:
+                log.info("test_result_outdated", data_source_id=data_source_id, trigger=trigger)
+                return
             row.status = "active" if result.connection_successful else "failed"
             row.last_tested_at = result.tested_at
             row.last_error_code = None if result.error_code is None else str(result.error_code)

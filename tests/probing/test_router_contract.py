@@ -1,0 +1,497 @@
+"""The spec's contract of POST /api/v1/data-sources/{id}/test, field by field, and its edges.
+
+Response shapes for a working and a failing connection, what a test leaves behind (data-source
+status and timestamps, one health record), request validation, roles and tenancy, the
+unsaved-configuration endpoint, rate limits, and secrets that must never come back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from rivergen.settings import Settings
+from tests.fixtures.datasources import (
+    MASK,
+    Tenancy,
+    error_of,
+    ok_data,
+    unique_name,
+)
+from tests.fixtures.probing import (
+    MESSAGE,
+    UNSAVED_TEST,
+    assert_failed,
+    assert_shape,
+    count_data_sources,
+    create_file_source,
+    endpoint_of,
+    file_body,
+    files_dir,
+    health_records,
+    make_file_database,
+    network_body,
+    parse_utc,
+    result_of,
+    run_test,
+    running,
+)
+from tests.fixtures.servers import Server
+
+# One app serves most of the module (each test adds its own data sources and users).
+pytestmark = [pytest.mark.anyio, pytest.mark.store]
+
+ServerFor = Callable[[str], Server]
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """Module scope, so that the module's shared app runs on the tests' event loop."""
+    return "asyncio"
+
+
+@pytest.fixture
+def tenancy(module_tenancy: Tenancy) -> Tenancy:
+    """The owner of the app this module shares."""
+    return module_tenancy
+
+
+async def user_id_of(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    """The id of the signed-in user."""
+    return int(ok_data(await client.get("/api/v1/auth/me", headers=headers))["id"])
+
+
+async def sqlite_source(tenancy: Tenancy) -> int:
+    """A working SQLite data source (table t with three rows)."""
+    data_source_id, _ = await create_file_source(tenancy, "sqlite", unique_name("sqlite"))
+    return data_source_id
+
+
+async def refused_source(tenancy: Tenancy, local_postgres: Server, closed_port: int) -> int:
+    """A PostgreSQL data source on a port where nothing listens."""
+    body = network_body("postgresql", local_postgres, unique_name("pg"), port=closed_port)
+    return int((await tenancy.create(body))["id"])
+
+
+# ----- response shapes -----------------------------------------------------------------------
+
+
+async def test_success_response_field_by_field(tenancy: Tenancy) -> None:
+    import sqlite3
+
+    data_source_id = await sqlite_source(tenancy)
+    before = datetime.now(UTC)
+    response = await run_test(tenancy.client, data_source_id, tenancy.owner)
+    after = datetime.now(UTC)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    envelope = response.json()
+    assert set(envelope) == {"success", "data", "message"}
+    assert envelope["success"] is True
+    assert envelope["message"] == MESSAGE
+    data = envelope["data"]
+    assert_shape(data)
+    assert data["data_source_id"] == data_source_id
+    assert data["status"] == "active"
+    assert data["connection_successful"] is True
+    assert type(data["response_time_ms"]) is int
+    assert 0 <= data["response_time_ms"] < 10_000
+    assert data["test_query_result"] == "1"
+    tested_at = parse_utc(data["tested_at"])
+    assert before - timedelta(seconds=1) <= tested_at <= after
+    assert data["ssh_tunnel_established"] is False
+    assert data["database_version"] == f"SQLite {sqlite3.sqlite_version}"
+    assert data["error_message"] is None
+    assert data["error_code"] is None
+    assert data["error_phase"] is None
+    assert data["hint"] is None
+    assert data["ssh_host_key_fingerprint"] is None
+    assert {"auth", "query"} <= set(data["timings_ms"])
+
+    shown = await tenancy.get(data_source_id)
+    assert shown["status"] == "active"
+    assert parse_utc(shown["last_tested_at"]) == tested_at
+    assert parse_utc(shown["last_connected_at"]) == tested_at
+    assert shown["last_response_time_ms"] == data["response_time_ms"]
+    assert shown["last_error_code"] is None
+    assert shown["last_error_message"] is None
+    assert shown["database_version"] == data["database_version"]
+
+    (record,) = await health_records(tenancy.api, data_source_id)
+    assert record.triggered_by == "manual"
+    assert record.user_id == await user_id_of(tenancy.client, tenancy.owner)
+    assert record.organization_id == tenancy.organization_id
+    assert record.connection_successful is True
+    assert record.tested_at == tested_at
+    assert record.response_time_ms == data["response_time_ms"]
+    assert (record.error_code, record.error_message, record.error_phase) == (None, None, None)
+    assert record.database_version == data["database_version"]
+    assert record.ssh_tunnel_established is False
+
+
+async def test_failure_response_field_by_field(
+    tenancy: Tenancy, local_postgres: Server, closed_port: int
+) -> None:
+    data_source_id = await refused_source(tenancy, local_postgres, closed_port)
+    response = await run_test(tenancy.client, data_source_id, tenancy.owner)
+
+    # A failing connection is a completed test: HTTP 200 and success true.
+    assert response.status_code == 200
+    envelope = response.json()
+    assert set(envelope) == {"success", "data", "message"}
+    assert envelope["success"] is True
+    assert envelope["message"] == MESSAGE
+    data = envelope["data"]
+    assert_failed(data, "CONNECTION_ERROR", "tcp")
+    assert data["data_source_id"] == data_source_id
+    assert data["status"] == "failed"
+    assert data["connection_successful"] is False
+    assert data["response_time_ms"] is None
+    assert data["test_query_result"] is None
+    parse_utc(data["tested_at"])
+    assert data["ssh_tunnel_established"] is False
+    assert data["database_version"] is None
+    assert "refused" in data["error_message"].lower()
+    assert data["error_code"] == "CONNECTION_ERROR"
+    assert "port" in data["hint"].lower()
+    assert data["ssh_host_key_fingerprint"] is None
+
+    shown = await tenancy.get(data_source_id)
+    assert shown["status"] == "failed"
+    assert parse_utc(shown["last_tested_at"]) == parse_utc(data["tested_at"])
+    assert shown["last_connected_at"] is None  # never connected
+    assert shown["last_response_time_ms"] is None
+    assert shown["last_error_code"] == "CONNECTION_ERROR"
+    assert shown["last_error_message"] == data["error_message"]
+    assert shown["database_version"] is None
+
+    (record,) = await health_records(tenancy.api, data_source_id)
+    assert record.triggered_by == "manual"
+    assert record.user_id == await user_id_of(tenancy.client, tenancy.owner)
+    assert record.connection_successful is False
+    assert record.tested_at == parse_utc(data["tested_at"])
+    assert record.error_code == "CONNECTION_ERROR"
+    assert record.error_phase == "tcp"
+    assert record.error_message == data["error_message"]
+    assert record.database_version is None
+
+
+async def test_status_and_timestamps_follow_each_outcome(tenancy: Tenancy) -> None:
+    """Success, failure, success: last_connected_at moves only on success, errors clear."""
+    data_source_id = await sqlite_source(tenancy)
+    client, owner = tenancy.client, tenancy.owner
+    first = result_of(await run_test(client, data_source_id, owner))
+    failed = result_of(
+        await run_test(client, data_source_id, owner, {"test_query": "SELECT * FROM no_such"})
+    )
+    assert_failed(failed, "QUERY_ERROR", "query")
+    assert "no_such" in failed["error_message"]
+
+    shown = await tenancy.get(data_source_id)
+    assert shown["status"] == "failed"
+    assert parse_utc(shown["last_tested_at"]) == parse_utc(failed["tested_at"])
+    assert parse_utc(shown["last_connected_at"]) == parse_utc(first["tested_at"])
+    assert shown["last_error_code"] == "QUERY_ERROR"
+    assert shown["last_error_message"] == failed["error_message"]
+    assert shown["database_version"] == first["database_version"]
+
+    second = result_of(await run_test(client, data_source_id, owner))
+    assert parse_utc(second["tested_at"]) > parse_utc(failed["tested_at"])
+    shown = await tenancy.get(data_source_id)
+    assert shown["status"] == "active"
+    assert parse_utc(shown["last_connected_at"]) == parse_utc(second["tested_at"])
+    assert shown["last_response_time_ms"] == second["response_time_ms"]
+    assert (shown["last_error_code"], shown["last_error_message"]) == (None, None)
+
+    records = await health_records(tenancy.api, data_source_id)
+    outcomes = [(r.connection_successful, r.error_code) for r in records]
+    assert outcomes == [(True, None), (False, "QUERY_ERROR"), (True, None)]
+    assert [r.tested_at for r in records] == [
+        parse_utc(d["tested_at"]) for d in (first, failed, second)
+    ]
+
+
+# ----- request bodies ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"timeout_seconds": 0}, "body.timeout_seconds"),
+        ({"timeout_seconds": 301}, "body.timeout_seconds"),
+        ({"timeout_seconds": -5}, "body.timeout_seconds"),
+        ({"timeout_seconds": "abc"}, "body.timeout_seconds"),
+        ({"timeout_seconds": "30"}, "body.timeout_seconds"),
+        ({"timeout_seconds": 2.5}, "body.timeout_seconds"),
+        ({"timeout_seconds": True}, "body.timeout_seconds"),
+        ({"timeout_seconds": None}, "body.timeout_seconds"),
+        ({"test_query": ""}, "body.test_query"),
+        ({"test_query": 5}, "body.test_query"),
+        ({"test_query": "SELECT 1", "unknown": 1}, "body.unknown"),
+        ({"timeout": 5}, "body.timeout"),
+    ],
+)
+async def test_bad_bodies_are_refused_before_any_test(
+    tenancy: Tenancy, body: dict[str, Any], field: str
+) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    response = await run_test(tenancy.client, data_source_id, tenancy.owner, body)
+    error = error_of(response, 422, "VALIDATION_ERROR")
+    assert field in [detail["field"] for detail in error["details"]], error
+    assert await health_records(tenancy.api, data_source_id) == []
+    assert (await tenancy.get(data_source_id))["status"] == "pending"
+
+
+async def test_a_body_that_is_not_an_object_is_refused(tenancy: Tenancy) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    response = await run_test(tenancy.client, data_source_id, tenancy.owner, [1])  # type: ignore[arg-type]
+    error_of(response, 422, "VALIDATION_ERROR")
+
+
+@pytest.mark.parametrize("timeout_seconds", [1, 300])
+async def test_timeout_bounds_are_inclusive(tenancy: Tenancy, timeout_seconds: int) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    body = {"timeout_seconds": timeout_seconds}
+    data = result_of(await run_test(tenancy.client, data_source_id, tenancy.owner, body))
+    assert data["connection_successful"] is True
+
+
+async def test_non_integer_id_in_the_path(tenancy: Tenancy) -> None:
+    for bad in ("abc", "1.5"):
+        response = await tenancy.client.post(endpoint_of(bad), headers=tenancy.owner)
+        error = error_of(response, 422, "VALIDATION_ERROR")
+        assert [detail["field"] for detail in error["details"]] == ["path.data_source_id"]
+
+
+async def test_malformed_json_is_bad_request(tenancy: Tenancy) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    for url in (endpoint_of(data_source_id), UNSAVED_TEST):
+        response = await tenancy.client.post(
+            url,
+            content=b'{"timeout_seconds": 3',
+            headers={**tenancy.owner, "Content-Type": "application/json"},
+        )
+        error_of(response, 400, "BAD_REQUEST")
+    assert await health_records(tenancy.api, data_source_id) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (None, None),  # no body at all
+        (b"", "application/json"),  # an empty body
+        (b"{}", "application/json"),
+        (b"null", "application/json"),
+    ],
+)
+async def test_body_is_optional(
+    tenancy: Tenancy, content: bytes | None, content_type: str | None
+) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    headers = dict(tenancy.owner)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = await tenancy.client.post(
+        endpoint_of(data_source_id), content=content, headers=headers
+    )
+    data = result_of(response)
+    assert (data["connection_successful"], data["test_query_result"]) == (True, "1")
+
+
+# ----- roles and tenancy ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["member", "admin", "owner"])
+async def test_member_admin_and_owner_may_test(tenancy: Tenancy, role: str) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    headers = tenancy.owner if role == "owner" else await tenancy.member(role)
+    data = result_of(await run_test(tenancy.client, data_source_id, headers))
+    assert data["connection_successful"] is True
+    (record,) = await health_records(tenancy.api, data_source_id)
+    assert record.user_id == await user_id_of(tenancy.client, headers)
+    unsaved = file_body("sqlite", files_dir(tenancy.api) / "none.sqlite", "x")
+    response = await tenancy.client.post(UNSAVED_TEST, json=unsaved, headers=headers)
+    assert_failed(result_of(response), "DATABASE_NOT_FOUND")
+
+
+async def test_viewer_may_not_test(tenancy: Tenancy) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    viewer = await tenancy.member("viewer")
+    error_of(await run_test(tenancy.client, data_source_id, viewer), 403, "FORBIDDEN")
+    body = file_body("sqlite", files_dir(tenancy.api) / "none.sqlite", "x")
+    error_of(await tenancy.client.post(UNSAVED_TEST, json=body, headers=viewer), 403, "FORBIDDEN")
+    assert await health_records(tenancy.api, data_source_id) == []
+    assert (await tenancy.get(data_source_id))["status"] == "pending"
+
+
+async def test_user_without_organization_is_forbidden(tenancy: Tenancy) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    orphan = await tenancy.orphan()
+    error = error_of(await run_test(tenancy.client, data_source_id, orphan), 403, "FORBIDDEN")
+    assert error["message"] == "User is not a member of any organization"
+
+
+async def test_another_organizations_source_is_not_found(tenancy: Tenancy) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    outsider, _ = await tenancy.outsider("owner")
+    error = error_of(await run_test(tenancy.client, data_source_id, outsider), 404, "NOT_FOUND")
+    assert error["message"] == "Data source not found"
+    assert await health_records(tenancy.api, data_source_id) == []
+
+
+async def test_unknown_id_is_not_found(tenancy: Tenancy) -> None:
+    for missing in (987654, 0, -1):
+        response = await run_test(tenancy.client, missing, tenancy.owner)
+        error_of(response, 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic abc"}],
+)
+async def test_without_a_valid_token_is_unauthorized(
+    tenancy: Tenancy, headers: dict[str, str]
+) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    error_of(await run_test(tenancy.client, data_source_id, headers), 401, "UNAUTHORIZED")
+    body = file_body("sqlite", files_dir(tenancy.api) / "none.sqlite", "x")
+    response = await tenancy.client.post(UNSAVED_TEST, json=body, headers=headers)
+    error_of(response, 401, "UNAUTHORIZED")
+    assert await health_records(tenancy.api, data_source_id) == []
+
+
+# ----- unsaved configurations ----------------------------------------------------------------
+
+
+async def test_unsaved_configuration_is_tested_and_nothing_is_persisted(tenancy: Tenancy) -> None:
+    path = make_file_database("sqlite", files_dir(tenancy.api) / f"{unique_name('u')}.sqlite")
+    sources_before = await count_data_sources(tenancy.api)
+    records_before = len(await health_records(tenancy.api))
+    body = {
+        **file_body("sqlite", path, unique_name("unsaved")),
+        "test_query": "SELECT count(*) FROM t",
+        "timeout_seconds": 5,
+    }
+    data = result_of(await tenancy.client.post(UNSAVED_TEST, json=body, headers=tenancy.owner))
+    assert data["data_source_id"] is None
+    assert data["connection_successful"] is True
+    assert data["test_query_result"] == "3"
+    # No name is needed: the configuration is not saved.
+    del body["name"]
+    data = result_of(await tenancy.client.post(UNSAVED_TEST, json=body, headers=tenancy.owner))
+    assert data["connection_successful"] is True
+    assert await count_data_sources(tenancy.api) == sources_before
+    assert len(await health_records(tenancy.api)) == records_before
+    listed = ok_data(await tenancy.client.get("/api/v1/data-sources", headers=tenancy.owner))
+    assert body["connection"]["path"] not in str(listed)
+
+
+async def test_unsaved_configuration_never_borrows_a_stored_secret(
+    tenancy: Tenancy, postgres_with_password: Server
+) -> None:
+    server = postgres_with_password
+    saved = await tenancy.create(network_body("postgresql", server, unique_name("pg")))
+    same_place = network_body("postgresql", server, unique_name("pg"))
+    right = result_of(
+        await tenancy.client.post(UNSAVED_TEST, json=same_place, headers=tenancy.owner)
+    )
+    assert right["connection_successful"] is True
+    for password in (None, MASK):
+        connection = dict(same_place["connection"])
+        connection.pop("password")
+        if password is not None:
+            connection["password"] = password
+        body = {**same_place, "connection": connection}
+        response = await tenancy.client.post(UNSAVED_TEST, json=body, headers=tenancy.owner)
+        assert_failed(result_of(response), "AUTHENTICATION_FAILED", "auth")
+    assert await health_records(tenancy.api, int(saved["id"])) == []
+    assert (await tenancy.get(int(saved["id"])))["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"timeout_seconds": 0}, "body.timeout_seconds"),
+        ({"timeout_seconds": 2.5}, "body.timeout_seconds"),
+        ({"type": "oracle"}, "body.type"),
+        ({"connection": {"path": "/etc/passwd"}}, "body.connection.path"),
+        ({"unknown": True}, "body.unknown"),
+    ],
+)
+async def test_unsaved_configuration_is_validated_like_a_create(
+    tenancy: Tenancy, change: dict[str, Any], field: str
+) -> None:
+    body = {**file_body("sqlite", files_dir(tenancy.api) / "x.sqlite", "x"), **change}
+    response = await tenancy.client.post(UNSAVED_TEST, json=body, headers=tenancy.owner)
+    error = error_of(response, 422, "VALIDATION_ERROR")
+    assert field in [detail["field"] for detail in error["details"]], error
+
+
+# ----- rate limits ---------------------------------------------------------------------------
+
+
+async def test_too_many_tests_answer_429_with_retry_after(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    settings = settings_factory(tests_per_minute_per_user=2, tests_per_minute_per_organization=50)
+    async with running(settings) as (api, owner):
+        data_source_id = await sqlite_source(owner)
+        for _ in range(2):
+            result_of(await run_test(api.client, data_source_id, owner.owner))
+        response = await run_test(api.client, data_source_id, owner.owner)
+        error_of(response, 429, "RATE_LIMITED")
+        assert 1 <= int(response.headers["Retry-After"]) <= 60
+        assert len(await health_records(api, data_source_id)) == 2
+
+
+# ----- secrets -------------------------------------------------------------------------------
+
+LEAKY_PASSWORD = "Leak-Canary-7c1e9d2f-pass"
+
+
+def assert_nowhere(secret: str, *texts: str) -> None:
+    """The secret appears in none of the texts."""
+    for text in texts:
+        assert secret not in text
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "mysql", "mariadb", "redis"])
+async def test_failing_test_leaks_no_password(
+    tenancy: Tenancy,
+    password_server: ServerFor,
+    engine: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = password_server(engine)
+    body = network_body(engine, server, unique_name(engine), password=LEAKY_PASSWORD)
+    texts: list[str] = []
+    created = await tenancy.create(body)
+    saved = await run_test(tenancy.client, int(created["id"]), tenancy.owner)
+    assert_failed(result_of(saved), "AUTHENTICATION_FAILED", "auth")
+    texts.append(saved.text)
+    unsaved = await tenancy.client.post(UNSAVED_TEST, json=body, headers=tenancy.owner)
+    assert_failed(result_of(unsaved), "AUTHENTICATION_FAILED", "auth")
+    texts.append(unsaved.text)
+    if engine != "redis":
+        # The password typed into the user name too: servers echo the user name back.
+        echoed = network_body(
+            engine, server, unique_name(engine), username=LEAKY_PASSWORD, password=LEAKY_PASSWORD
+        )
+        response = await tenancy.client.post(UNSAVED_TEST, json=echoed, headers=tenancy.owner)
+        assert_failed(result_of(response), "AUTHENTICATION_FAILED", "auth")
+        texts.append(response.text)
+    shown = await tenancy.client.get(f"/api/v1/data-sources/{created['id']}", headers=tenancy.owner)
+    texts.append(shown.text)
+    records = await health_records(tenancy.api, int(created["id"]))
+    texts += [str(r.error_message) for r in records]
+    captured = capfd.readouterr()
+    texts += [caplog.text, captured.out, captured.err]
+    assert_nowhere(LEAKY_PASSWORD, *texts)
