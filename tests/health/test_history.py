@@ -7,9 +7,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
+from rivergen.health.models import HealthRollup
 from tests.fixtures.app import Api
-from tests.health.helpers import T0, Org, data_of, error_code_of, insert, record, sign_in
+from tests.health.helpers import (
+    T0,
+    Org,
+    context_of,
+    data_of,
+    error_code_of,
+    insert,
+    record,
+    sign_in,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -170,10 +181,16 @@ async def test_consecutive_failures_follow_id_order_on_equal_times(org: Org) -> 
     assert summary["last_success_at"] == iso(10)
 
 
-@pytest.mark.parametrize("count", [1, 2, 20, 37, 101])
-async def test_p95_is_percentile_cont(org: Org, count: int) -> None:
+@pytest.mark.parametrize(
+    ("count", "whole_ms"),
+    [(1, False), (2, False), (20, False), (101, False), (2, True), (57, True)],
+)
+async def test_p95_is_percentile_cont(org: Org, count: int, whole_ms: bool) -> None:
     rng = random.Random(count)
-    values = [round(rng.uniform(1, 500), 3) for _ in range(count)]
+    if whole_ms:  # as probes report them: few distinct values, many ties
+        values = [float(rng.randint(3, 9)) for _ in range(count)]
+    else:
+        values = [round(rng.uniform(1, 500), 3) for _ in range(count)]
     source_id = await org.create_source()
     records = [record(source_id, org.organization_id, i, True, v) for i, v in enumerate(values)]
     records += [record(source_id, org.organization_id, count + i, False, 5000) for i in range(3)]
@@ -182,6 +199,9 @@ async def test_p95_is_percentile_cont(org: Org, count: int) -> None:
     assert summary["p95_response_time_ms"] == round(percentile_cont(values, 0.95), 1)
     assert summary["avg_response_time_ms"] == round(sum(values) / count, 1)
     assert summary["checks"] == count + 3
+    # The same over a window (computed from the records instead of the latency counts).
+    windowed = data_of(await org.health(source_id, since=iso(0)))["summary"]
+    assert windowed == summary
 
 
 async def test_cursor_pages_through_everything_once(org: Org) -> None:
@@ -289,3 +309,78 @@ async def test_manual_test_appears_in_history(org: Org) -> None:
     assert item["user_id"] is not None
     assert item["connection_successful"] is result["connection_successful"]
     assert item["tested_at"] == result["tested_at"]
+
+
+def reference_summary(series: list[tuple[float, bool, float | None]]) -> dict[str, Any]:
+    """The summary computed in Python from the records themselves."""
+    ordered = sorted(series, key=lambda item: item[0])
+    successes = [t for t, ok, _ in ordered if ok]
+    failures = [t for t, ok, _ in ordered if not ok]
+    times = [rt for _, ok, rt in ordered if ok and rt is not None]
+    last_success = successes[-1] if successes else None
+    streak = [t for t in failures if last_success is None or t > last_success]
+    checks = len(ordered)
+    return {
+        "checks": checks,
+        "successful": len(successes),
+        "failed": len(failures),
+        "uptime_percent": round(len(successes) * 100 / checks, 2) if checks else None,
+        "avg_response_time_ms": round(sum(times) / len(times), 1) if times else None,
+        "p95_response_time_ms": round(percentile_cont(times, 0.95), 1) if times else None,
+        "last_success_at": iso(successes[-1]) if successes else None,
+        "last_failure_at": iso(failures[-1]) if failures else None,
+        "consecutive_failures": len(streak),
+    }
+
+
+async def test_windows_across_hours_match_the_records(org: Org) -> None:
+    """Whole hours come from the rollups, partial ones from the records: same numbers."""
+    rng = random.Random(7)
+    # Five hours and a bit, a record every 7 minutes, about 15 % failures.
+    series: list[tuple[float, bool, float | None]] = []
+    for i in range(46):
+        ok = rng.random() > 0.15
+        series.append((i * 420.0, ok, round(rng.uniform(1, 90), 2) if ok else None))
+    source_id = await org.create_source()
+    await insert(
+        org.api, [record(source_id, org.organization_id, t, ok, rt) for t, ok, rt in series]
+    )
+    hour = 3600.0
+    windows: list[tuple[float | None, float | None]] = [
+        (None, None),
+        (1000.0, None),
+        (None, 9000.0),
+        (1000.0, 9000.0),
+        (hour, 3 * hour),  # exact hour boundaries
+        (hour - 1, 3 * hour + 1),
+        (hour + 60, hour + 1800),  # inside one hour
+        (2 * hour + 600, 3 * hour + 600),  # straddles one boundary
+        (50 * hour, None),  # empty
+    ]
+    for since, until in windows:
+        selected = [
+            item
+            for item in series
+            if (since is None or item[0] >= since) and (until is None or item[0] < until)
+        ]
+        data = data_of(
+            await org.health(
+                source_id,
+                since=None if since is None else iso(since),
+                until=None if until is None else iso(until),
+            )
+        )
+        assert data["summary"] == reference_summary(selected), (since, until)
+
+
+async def test_rollups_follow_deletes(org: Org) -> None:
+    source_id = await series_source(org)
+    before = data_of(await org.health(source_id))["summary"]
+    assert before["checks"] == 11
+    deleted = await org.api.client.delete(f"/api/v1/data-sources/{source_id}", headers=org.owner)
+    data_of(deleted)
+    async with context_of(org.api).sessions() as session:
+        left = await session.scalar(
+            select(func.count()).where(HealthRollup.data_source_id == source_id)
+        )
+    assert left == 0

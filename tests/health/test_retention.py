@@ -12,11 +12,12 @@ from sqlalchemy import func, select
 
 from rivergen.app import create_app
 from rivergen.health.models import HealthRecord
+from rivergen.health.repository import PURGE_LOCK_KEY
 from rivergen.health.scheduler import HealthScheduler, build_scheduled_checks
 from rivergen.settings import Settings
 from rivergen.store.base import utcnow
 from tests.fixtures.app import Api, start_api
-from tests.health.helpers import context_of, insert, record, sign_in
+from tests.health.helpers import context_of, data_of, insert, record, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -62,6 +63,9 @@ async def test_purge_deletes_only_expired_records_in_batches(api: Api) -> None:
     assert await checks.purge(now=now, batch=3) == 8
     assert purged_total() == before + 8
     assert await ages_left(api) == [0.0, 0.0, 10.0, 10.0, 30.0, 30.0]
+    # The summary of all history (hourly rollups) follows the purge.
+    summary = data_of(await org.health(first))["summary"]
+    assert summary["checks"] == 3
     assert await checks.purge(now=now, batch=3) == 0
 
 
@@ -104,3 +108,22 @@ async def test_the_scheduler_runs_the_purge(api: Api) -> None:
     finally:
         await scheduler.close()
     assert await ages_left(api) == []
+
+
+async def test_concurrent_purges_take_turns(api: Api) -> None:
+    """On PostgreSQL a purge finding another one running leaves the work to it."""
+    context = context_of(api)
+    if context.engine.dialect.name != "postgresql":
+        pytest.skip("the purge lock is PostgreSQL's advisory lock")
+    org = await sign_in(api)
+    source_id = await org.create_source()
+    old = utcnow() - timedelta(days=40)
+    await insert(api, [record(source_id, org.organization_id, 0, True, 5, tested_at=old)])
+    checks = build_scheduled_checks(
+        context.settings, context.sessions, context.data_sources, context.tests
+    )
+    async with context.engine.connect() as other:
+        await other.execute(select(func.pg_advisory_lock(PURGE_LOCK_KEY)))
+        assert await checks.purge() == 0
+        await other.execute(select(func.pg_advisory_unlock(PURGE_LOCK_KEY)))
+    assert await checks.purge() == 1

@@ -28,6 +28,13 @@ class HealthRecord(Base):
             "connection_successful",
             "response_time_ms",
         ),
+        # Last success / failure and the failures since the last success, by index seeks.
+        Index(
+            "ix_health_records_source_outcome",
+            "data_source_id",
+            "connection_successful",
+            "tested_at",
+        ),
         # Retention purge.
         Index("ix_health_records_tested_at", "tested_at"),
     )
@@ -45,3 +52,40 @@ class HealthRecord(Base):
     database_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
     triggered_by: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class HealthRollup(Base):
+    """Counts of one data source's records in one UTC hour, kept by triggers on health_records.
+
+    The store's own triggers (migration 0003) add every inserted record and subtract every deleted
+    one, whoever writes them, so summaries over long windows add up hours instead of records.
+    Health records are append-only; an UPDATE of one would not be reflected here.
+    """
+
+    __tablename__ = "health_rollups"
+
+    data_source_id: Mapped[int] = mapped_column(
+        ForeignKey("data_sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    checks: Mapped[int] = mapped_column(Integer)
+    successful: Mapped[int] = mapped_column(Integer)
+    # Successful checks with a response time, and the sum of those times.
+    timed: Mapped[int] = mapped_column(Integer)
+    response_ms_sum: Mapped[float] = mapped_column(Float)
+
+
+class HealthLatency(Base):
+    """How many successful checks of a data source took each response time, kept by triggers.
+
+    Probes report whole milliseconds, so a source has a few hundred distinct values at most, and
+    the exact p95 of all its history is read from the top of this table, not from the records.
+    """
+
+    __tablename__ = "health_latencies"
+
+    data_source_id: Mapped[int] = mapped_column(
+        ForeignKey("data_sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    response_time_ms: Mapped[float] = mapped_column(Float, primary_key=True)
+    checks: Mapped[int] = mapped_column(Integer)

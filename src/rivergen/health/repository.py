@@ -8,11 +8,22 @@ Summary statistics are computed by the store, over one data source's records in 
 * p95 is the continuous percentile with linear interpolation, as PostgreSQL's
   `percentile_cont(0.95)` defines it: with the n response times sorted ascending v[0..n-1],
   p = 0.95 * (n - 1), result = v[floor(p)] + (p - floor(p)) * (v[ceil(p)] - v[floor(p)]).
-  PostgreSQL computes it with `percentile_cont`; SQLite, which has no such aggregate, reads the two
-  values around that position with ORDER BY ... LIMIT 2 OFFSET floor(p), and interpolates the same
-  way, so both stores give the same number.
 * `consecutive_failures`: failed records after the newest successful one in the window (all the
   failures of the window when it has no success), records ordered by (tested_at, id).
+
+How, so that a source checked every 2 s (a million records a month) still answers in
+milliseconds:
+
+* Counts and the mean add up `health_rollups` (per source and UTC hour, kept by triggers) for
+  the whole hours of the window, and the records themselves for the partial hours at its edges.
+* The last success and failure, and the failures since, are seeks on the index
+  (data_source_id, connection_successful, tested_at).
+* p95 over all history (no since/until) is read from `health_latencies` (per source, how many
+  successful checks took each response time, kept by triggers): a running total from the top
+  finds v[floor(p)] and v[ceil(p)]. Over a window it is computed from the window's records:
+  `percentile_cont` on PostgreSQL; on SQLite, which has no such aggregate, the two values around
+  the position with ORDER BY ... LIMIT 2 OFFSET floor(p), interpolated the same way. The three
+  give the same number.
 
 Claims (`claim_due`) are shared by the in-process scheduler and the Celery dispatcher; see
 `rivergen.health.cadence` for the timing rules.
@@ -22,14 +33,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rivergen.datasources.models import DataSource
 from rivergen.health.cadence import lease_seconds, next_due_after
-from rivergen.health.models import HealthRecord
+from rivergen.health.models import HealthLatency, HealthRecord, HealthRollup
 
 PERCENTILE = 0.95
 # Claims are bookkeeping, not a change by a user: keep `updated_at` (it has an onupdate default).
@@ -100,68 +123,256 @@ def _before(position: Position) -> ColumnElement[bool]:
     )
 
 
+HISTORY_COLUMNS = (
+    HealthRecord.id,
+    HealthRecord.tested_at,
+    HealthRecord.connection_successful,
+    HealthRecord.response_time_ms,
+    HealthRecord.error_code,
+    HealthRecord.error_message,
+    HealthRecord.error_phase,
+    HealthRecord.ssh_tunnel_established,
+    HealthRecord.database_version,
+    HealthRecord.triggered_by,
+    HealthRecord.user_id,
+)
+_NEWEST_FIRST = (HealthRecord.tested_at.desc(), HealthRecord.id.desc())
+# Statements of the default request (all history, first page) are built once: building and
+# caching a statement costs more than running it against the indexes.
+_FIRST_PAGE = (
+    select(*HISTORY_COLUMNS)
+    .where(HealthRecord.data_source_id == bindparam("source_id"))
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit"))
+)
+
+
 async def history_page(
     session: AsyncSession, window: Window, limit: int, before: Position | None = None
-) -> list[HealthRecord]:
-    """Up to `limit` records of the window, newest first, older than `before` when given."""
-    query = select(HealthRecord).where(*window.conditions())
+) -> list[Any]:
+    """Up to `limit` records of the window (HISTORY_COLUMNS), newest first, older than `before`
+    when given."""
+    if before is None and window.since is None and window.until is None:
+        params = {"source_id": window.data_source_id, "limit": limit}
+        return list((await session.execute(_FIRST_PAGE, params)).all())
+    query = select(*HISTORY_COLUMNS).where(*window.conditions())
     if before is not None:
         query = query.where(_before(before))
-    query = query.order_by(HealthRecord.tested_at.desc(), HealthRecord.id.desc()).limit(limit)
-    return list((await session.execute(query)).scalars())
+    query = query.order_by(*_NEWEST_FIRST).limit(limit)
+    return list((await session.execute(query)).all())
 
 
 async def summarize(session: AsyncSession, window: Window) -> Summary:
-    """The window's summary, computed by the store (see the module docstring for definitions)."""
-    ok = HealthRecord.connection_successful
-    response_time = HealthRecord.response_time_ms
-    last_success_query = (
-        select(HealthRecord.tested_at, HealthRecord.id)
-        .where(*window.conditions(), ok)
-        .order_by(HealthRecord.tested_at.desc(), HealthRecord.id.desc())
-        .limit(1)
-    )
-    last_success = (await session.execute(last_success_query)).first()
-    streak_filter: ColumnElement[bool] = not_(ok)
-    if last_success is not None:
-        streak_filter = and_(not_(ok), _after(Position(last_success[0], last_success[1])))
-
-    postgres = session.get_bind().dialect.name == "postgresql"
-    columns = [
-        func.count().label("checks"),
-        func.count().filter(ok).label("successful"),
-        func.avg(response_time).filter(ok).label("avg_ms"),
-        func.count(response_time).filter(ok).label("timed"),
-        func.max(HealthRecord.tested_at).filter(ok).label("last_success_at"),
-        func.max(HealthRecord.tested_at).filter(not_(ok)).label("last_failure_at"),
-        func.count().filter(streak_filter).label("streak"),
-    ]
-    if postgres:
-        columns.append(
-            func.percentile_cont(PERCENTILE).within_group(response_time).filter(ok).label("p95_ms")
+    """The window's summary, computed by the store (see the module docstring for how)."""
+    counts, last_success, last_failure = await _counts_and_last_outcomes(session, window)
+    streak = 0
+    if last_failure is not None and (
+        last_success is None or last_failure.tested_at >= last_success.tested_at
+    ):
+        failures_after = [HealthRecord.connection_successful == false(), *window.conditions()]
+        if last_success is not None:
+            failures_after.append(_after(last_success))
+        streak = int(await session.scalar(select(func.count()).where(*failures_after)) or 0)
+    if window.since is None and window.until is None:
+        p95 = await _percentile_from_top(session, window.data_source_id, counts.timed)
+    elif session.get_bind().dialect.name == "postgresql":
+        p95 = await session.scalar(
+            select(
+                func.percentile_cont(PERCENTILE)
+                .within_group(HealthRecord.response_time_ms)
+                .filter(HealthRecord.connection_successful)
+            ).where(*window.conditions())
         )
-    row = (await session.execute(select(*columns).where(*window.conditions()))).one()
-    p95: float | None
-    if postgres:
-        p95 = None if row.p95_ms is None else float(row.p95_ms)
     else:
-        p95 = await _percentile_by_offset(session, window, int(row.timed))
-    checks = int(row.checks)
-    successful = int(row.successful)
+        p95 = await _percentile_by_offset(session, window, counts.timed)
     return Summary(
-        checks=checks,
-        successful=successful,
-        failed=checks - successful,
-        avg_response_time_ms=None if row.avg_ms is None else float(row.avg_ms),
-        p95_response_time_ms=p95,
-        last_success_at=row.last_success_at,
-        last_failure_at=row.last_failure_at,
-        consecutive_failures=int(row.streak),
+        checks=counts.checks,
+        successful=counts.successful,
+        failed=counts.checks - counts.successful,
+        avg_response_time_ms=counts.response_ms_sum / counts.timed if counts.timed else None,
+        p95_response_time_ms=None if p95 is None else float(p95),
+        last_success_at=None if last_success is None else last_success.tested_at,
+        last_failure_at=None if last_failure is None else last_failure.tested_at,
+        consecutive_failures=streak,
     )
+
+
+def _newest(successful: bool, column: Any, conditions: list[ColumnElement[bool]]) -> Any:
+    outcome = true() if successful else false()
+    return (
+        select(column)
+        .where(HealthRecord.connection_successful == outcome, *conditions)
+        .order_by(*_NEWEST_FIRST)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _newest_outcomes(conditions: list[ColumnElement[bool]]) -> list[Any]:
+    return [
+        _newest(True, HealthRecord.tested_at, conditions),
+        _newest(True, HealthRecord.id, conditions),
+        _newest(False, HealthRecord.tested_at, conditions),
+        _newest(False, HealthRecord.id, conditions),
+    ]
+
+
+_SOURCE = [HealthRecord.data_source_id == bindparam("source_id")]
+_ALL_HISTORY = select(
+    *_newest_outcomes(_SOURCE),
+    *(
+        select(func.sum(column))
+        .where(HealthRollup.data_source_id == bindparam("source_id"))
+        .scalar_subquery()
+        for column in (
+            HealthRollup.checks,
+            HealthRollup.successful,
+            HealthRollup.timed,
+            HealthRollup.response_ms_sum,
+        )
+    ),
+)
+
+
+async def _counts_and_last_outcomes(
+    session: AsyncSession, window: Window
+) -> tuple[_Counts, Position | None, Position | None]:
+    """Counts, newest success and newest failure; one round trip for all history."""
+    counts = _Counts()
+    if window.since is None and window.until is None:
+        params = {"source_id": window.data_source_id}
+        row = (await session.execute(_ALL_HISTORY, params)).one()
+        counts.add(*row[4:])
+    else:
+        row = (await session.execute(select(*_newest_outcomes(window.conditions())))).one()
+        counts = await _counts(session, window)
+    success = None if row[0] is None else Position(row[0], row[1])
+    failure = None if row[2] is None else Position(row[2], row[3])
+    return counts, success, failure
+
+
+@dataclass
+class _Counts:
+    checks: int = 0
+    successful: int = 0
+    timed: int = 0
+    response_ms_sum: float = 0.0
+
+    def add(self, checks: Any, successful: Any, timed: Any, response_ms_sum: Any) -> None:
+        self.checks += int(checks or 0)
+        self.successful += int(successful or 0)
+        self.timed += int(timed or 0)
+        self.response_ms_sum += float(response_ms_sum or 0.0)
+
+
+async def _counts(session: AsyncSession, window: Window) -> _Counts:
+    """Counts over the window: whole UTC hours from the rollups, the partial hours at its edges
+    from the records themselves."""
+    since, until = window.since, window.until
+    first_hour = None if since is None else _hour_ceil(since)
+    end_hour = None if until is None else _hour_floor(until)
+    counts = _Counts()
+    if first_hour is not None and end_hour is not None and first_hour >= end_hour:
+        counts.add(*await _raw_counts(session, window))  # under two hours: records only
+        return counts
+    rollup = HealthRollup
+    hours = select(
+        func.sum(rollup.checks),
+        func.sum(rollup.successful),
+        func.sum(rollup.timed),
+        func.sum(rollup.response_ms_sum),
+    ).where(rollup.data_source_id == window.data_source_id)
+    if first_hour is not None:
+        hours = hours.where(rollup.bucket >= first_hour)
+    if end_hour is not None:
+        hours = hours.where(rollup.bucket < end_hour)
+    counts.add(*(await session.execute(hours)).one())
+    if since is not None and first_hour is not None and since < first_hour:
+        edge = Window(window.data_source_id, since, first_hour)
+        counts.add(*await _raw_counts(session, edge))
+    if until is not None and end_hour is not None and end_hour < until:
+        edge = Window(window.data_source_id, end_hour, until)
+        counts.add(*await _raw_counts(session, edge))
+    return counts
+
+
+async def _raw_counts(session: AsyncSession, window: Window) -> tuple[Any, ...]:
+    ok = HealthRecord.connection_successful
+    query = select(
+        func.count(),
+        func.count().filter(ok),
+        func.count(HealthRecord.response_time_ms).filter(ok),
+        func.sum(HealthRecord.response_time_ms).filter(ok),
+    ).where(*window.conditions())
+    return tuple((await session.execute(query)).one())
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(moment: datetime) -> datetime:
+    floor = _hour_floor(moment)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def _interpolate(position: float, lower: int, values: list[float]) -> float | None:
+    if not values:
+        return None
+    low = values[0]
+    high = values[1] if len(values) > 1 else low
+    return low + (position - lower) * (high - low)
+
+
+_RUNNING = (
+    func.sum(HealthLatency.checks)
+    .over(order_by=HealthLatency.response_time_ms.desc(), rows=(None, 0))
+    .label("running")
+)
+_RANKED = (
+    select(HealthLatency.response_time_ms, _RUNNING)
+    .where(HealthLatency.data_source_id == bindparam("source_id"))
+    .subquery()
+)
+# The two highest distinct times whose running total (from the top) passes `above`.
+_LATENCY_FROM_TOP = (
+    select(_RANKED.c.response_time_ms, _RANKED.c.running)
+    .where(_RANKED.c.running > bindparam("above"))
+    .order_by(_RANKED.c.response_time_ms.desc())
+    .limit(2)
+)
+
+
+async def _percentile_from_top(
+    session: AsyncSession, data_source_id: int, count: int
+) -> float | None:
+    """percentile_cont(0.95) over all of a source's timed successes, from the latency counts.
+
+    Walking the distinct response times from the highest down, with a running total, finds the
+    values of ranks floor(p) and ceil(p) without reading a single record.
+    """
+    if count == 0:
+        return None
+    position = PERCENTILE * (count - 1)
+    lower = math.floor(position)
+    upper = min(lower + 1, count - 1)
+    above_upper = count - 1 - upper  # values ranked above v[upper]
+    params = {"source_id": data_source_id, "above": above_upper}
+    result = await session.execute(_LATENCY_FROM_TOP, params)
+    rows = [(float(value), int(total)) for value, total in result.all()]
+    if not rows:
+        return None
+    upper_value, total = rows[0]
+    # v[lower] is the next value down, unless v[upper]'s checks reach one rank further.
+    if upper == lower or total > above_upper + 1 or len(rows) == 1:
+        lower_value = upper_value
+    else:
+        lower_value = rows[1][0]
+    return _interpolate(position, lower, [lower_value, upper_value])
 
 
 async def _percentile_by_offset(session: AsyncSession, window: Window, count: int) -> float | None:
-    """percentile_cont(0.95) over the successful response times, for stores without it."""
+    """percentile_cont(0.95) over the window's timed successes, for stores without it."""
     if count == 0:
         return None
     position = PERCENTILE * (count - 1)
@@ -178,18 +389,24 @@ async def _percentile_by_offset(session: AsyncSession, window: Window, count: in
         .offset(lower)
     )
     values = [float(v) for v in (await session.execute(query)).scalars() if v is not None]
-    if not values:
-        return None
-    low = values[0]
-    high = values[1] if len(values) > 1 else low
-    return low + (position - lower) * (high - low)
+    return _interpolate(position, lower, values)
 
 
 # ----- retention -------------------------------------------------------------------------------
 
 
-async def purge_before(session: AsyncSession, cutoff: datetime, batch: int) -> int:
-    """Delete up to `batch` records older than `cutoff`; returns how many went."""
+# Taken for each purge batch on PostgreSQL, so that processes purging at the same time (several
+# replicas with the in-process scheduler) take turns instead of deadlocking on the rollups.
+PURGE_LOCK_KEY = 0x72697665  # "rive"
+
+
+async def purge_before(session: AsyncSession, cutoff: datetime, batch: int) -> int | None:
+    """Delete up to `batch` records older than `cutoff`; how many went, None when another
+    process is purging right now (call inside a transaction)."""
+    if session.get_bind().dialect.name == "postgresql":
+        locked = await session.scalar(select(func.pg_try_advisory_xact_lock(PURGE_LOCK_KEY)))
+        if not locked:
+            return None
     oldest = (
         select(HealthRecord.id)
         .where(HealthRecord.tested_at < cutoff)

@@ -11,6 +11,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,7 +28,6 @@ from rivergen.health.metrics import (
     SCHEDULED_IN_FLIGHT,
     SCHEDULED_LATENESS,
 )
-from rivergen.health.models import HealthRecord
 from rivergen.health.repository import Claim, Position, Window
 from rivergen.health.schemas import HealthOut, HealthRecordOut, HealthSummaryOut
 from rivergen.identity.caller import Caller
@@ -140,7 +140,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _record_out(record: HealthRecord) -> HealthRecordOut:
+def _record_out(record: Any) -> HealthRecordOut:
     return HealthRecordOut(
         tested_at=record.tested_at,
         connection_successful=record.connection_successful,
@@ -255,6 +255,9 @@ class ScheduledChecks:
         while True:
             async with self._sessions() as session, session.begin():
                 deleted = await repo.purge_before(session, cutoff, batch)
+            if deleted is None:
+                log.info("health_purge_running_elsewhere")
+                break
             total += deleted
             HEALTH_RECORDS_PURGED.inc(deleted)
             if deleted < batch:
