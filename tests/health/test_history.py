@@ -268,9 +268,28 @@ async def test_bad_parameters(org: Org) -> None:
         {"since": "yesterday"},
         {"limit": 0},
         {"limit": 1001},
+        {"cursor": "MjAyNi0wMS0wMVQxMjowMDowMCswMDowMHw5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"},
     ):
         response = await org.health(source_id, **params)
         assert error_code_of(response, 422) == "VALIDATION_ERROR", params
+
+
+async def test_extreme_times_are_harmless(org: Org) -> None:
+    source_id = await series_source(org)
+    extremes: list[dict[str, Any]] = [
+        {"since": "0001-01-01T00:00:00", "until": "9999-12-31T23:59:59"},
+        {"since": "9999-12-31T23:30:00+00:00"},
+        {"until": "0001-01-01T00:30:00-05:00"},
+        {"since": "0001-01-01T00:00:00+05:00"},
+    ]
+    for params in extremes:
+        response = await org.health(source_id, **params)
+        assert response.status_code == 200, (params, response.text)
+    everything = data_of(
+        await org.health(source_id, since="0001-01-01T00:00:00", until="9999-12-31T23:59:59")
+    )
+    assert everything["summary"]["checks"] == 11
+    assert error_code_of(await org.health(2**31), 422) == "VALIDATION_ERROR"
 
 
 async def test_who_may_read(org: Org) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from rivergen.api.deps import CurrentCaller, Session
 from rivergen.api.envelope import Envelope, error_responses, ok
-from rivergen.api.params import ObjectId
 from rivergen.health.schemas import HealthOut
 from rivergen.health.service import HealthQuery, health_report
 
@@ -23,7 +22,8 @@ router = APIRouter(tags=["health"])
     summary="Get Health",
 )
 async def get_health(
-    data_source_id: ObjectId,
+    # Past PostgreSQL's integer keys nothing can match (and SQLite cannot bind past 2**63 - 1).
+    data_source_id: Annotated[int, Path(le=2**31 - 1)],
     caller: CurrentCaller,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=1000, description="History records per page")] = 50,

@@ -97,10 +97,11 @@ def decode_cursor(cursor: str) -> Position:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, _, ident = raw.partition("|")
         tested_at = datetime.fromisoformat(stamp)
-        if tested_at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return Position(tested_at.astimezone(UTC), int(ident))
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        record_id = int(ident)
+        if tested_at.tzinfo is None or not 0 < record_id < 2**63:
+            raise ValueError("not one of our cursors")
+        return Position(tested_at.astimezone(UTC), record_id)
+    except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError):
         raise InvalidInput(
             "Invalid cursor",
             [
@@ -113,10 +114,22 @@ def decode_cursor(cursor: str) -> Position:
         ) from None
 
 
+# No record lies outside these; bounds beyond them are moved to them (the window is the same),
+# which keeps hour arithmetic and the stores' timestamp ranges out of trouble.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        return EARLIEST if value.year < 2000 else LATEST
+    return min(max(value, EARLIEST), LATEST)
 
 
 def _summary_out(summary: repo.Summary) -> HealthSummaryOut:
