@@ -122,6 +122,7 @@ async def test_silent_bastion_answers_within_the_deadline(
     assert data["_elapsed_s"] < 3.0
     assert data["error_code"] == "TIMEOUT"
     assert data["error_phase"] == "ssh"
+
     # The tunnel runs on the event loop: no thread may be left behind by it. The loop's own
     # default executor (asyncio_N, used for getaddrinfo) is bounded and reused, not a leak.
     def extra() -> set[threading.Thread]:
