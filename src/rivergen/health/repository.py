@@ -38,11 +38,15 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
+    Integer,
     and_,
     bindparam,
+    cast,
     delete,
     false,
     func,
+    literal,
     or_,
     select,
     true,
@@ -164,7 +168,24 @@ async def history_page(
 
 async def summarize(session: AsyncSession, window: Window) -> Summary:
     """The window's summary, computed by the store (see the module docstring for how)."""
-    counts, last_success, last_failure = await _counts_and_last_outcomes(session, window)
+    p95: float | None
+    if window.since is None and window.until is None:
+        counts, last_success, last_failure, p95 = await _all_history(session, window)
+    else:
+        row = (await session.execute(select(*_newest_outcomes(window.conditions())))).one()
+        last_success, last_failure = _positions(row)
+        counts = await _counts(session, window)
+        if session.get_bind().dialect.name == "postgresql":
+            value = await session.scalar(
+                select(
+                    func.percentile_cont(PERCENTILE)
+                    .within_group(HealthRecord.response_time_ms)
+                    .filter(HealthRecord.connection_successful)
+                ).where(*window.conditions())
+            )
+            p95 = None if value is None else float(value)
+        else:
+            p95 = await _percentile_by_offset(session, window, counts.timed)
     streak = 0
     if last_failure is not None and (
         last_success is None or last_failure.tested_at >= last_success.tested_at
@@ -173,24 +194,12 @@ async def summarize(session: AsyncSession, window: Window) -> Summary:
         if last_success is not None:
             failures_after.append(_after(last_success))
         streak = int(await session.scalar(select(func.count()).where(*failures_after)) or 0)
-    if window.since is None and window.until is None:
-        p95 = await _percentile_from_top(session, window.data_source_id, counts.timed)
-    elif session.get_bind().dialect.name == "postgresql":
-        p95 = await session.scalar(
-            select(
-                func.percentile_cont(PERCENTILE)
-                .within_group(HealthRecord.response_time_ms)
-                .filter(HealthRecord.connection_successful)
-            ).where(*window.conditions())
-        )
-    else:
-        p95 = await _percentile_by_offset(session, window, counts.timed)
     return Summary(
         checks=counts.checks,
         successful=counts.successful,
         failed=counts.checks - counts.successful,
         avg_response_time_ms=counts.response_ms_sum / counts.timed if counts.timed else None,
-        p95_response_time_ms=None if p95 is None else float(p95),
+        p95_response_time_ms=p95,
         last_success_at=None if last_success is None else last_success.tested_at,
         last_failure_at=None if last_failure is None else last_failure.tested_at,
         consecutive_failures=streak,
@@ -209,6 +218,7 @@ def _newest(successful: bool, column: Any, conditions: list[ColumnElement[bool]]
 
 
 def _newest_outcomes(conditions: list[ColumnElement[bool]]) -> list[Any]:
+    """Time and id of the newest success, then of the newest failure."""
     return [
         _newest(True, HealthRecord.tested_at, conditions),
         _newest(True, HealthRecord.id, conditions),
@@ -217,38 +227,81 @@ def _newest_outcomes(conditions: list[ColumnElement[bool]]) -> list[Any]:
     ]
 
 
-_SOURCE = [HealthRecord.data_source_id == bindparam("source_id")]
-_ALL_HISTORY = select(
-    *_newest_outcomes(_SOURCE),
-    *(
-        select(func.sum(column))
-        .where(HealthRollup.data_source_id == bindparam("source_id"))
-        .scalar_subquery()
-        for column in (
-            HealthRollup.checks,
-            HealthRollup.successful,
-            HealthRollup.timed,
-            HealthRollup.response_ms_sum,
-        )
-    ),
-)
-
-
-async def _counts_and_last_outcomes(
-    session: AsyncSession, window: Window
-) -> tuple[_Counts, Position | None, Position | None]:
-    """Counts, newest success and newest failure; one round trip for all history."""
-    counts = _Counts()
-    if window.since is None and window.until is None:
-        params = {"source_id": window.data_source_id}
-        row = (await session.execute(_ALL_HISTORY, params)).one()
-        counts.add(*row[4:])
-    else:
-        row = (await session.execute(select(*_newest_outcomes(window.conditions())))).one()
-        counts = await _counts(session, window)
+def _positions(row: Any) -> tuple[Position | None, Position | None]:
     success = None if row[0] is None else Position(row[0], row[1])
     failure = None if row[2] is None else Position(row[2], row[3])
-    return counts, success, failure
+    return success, failure
+
+
+def _all_history_statement(dialect: str) -> Any:
+    """One statement for the default summary (all history), three one-row parts joined: the
+    newest outcomes, the rollup sums, and the two values around the p95 position read from the
+    top of the latency counts in one window pass.
+
+    With n timed successes, p = 0.95 (n - 1) and v[k] the k-th smallest time, v[k] is the
+    largest distinct time whose running count from the top passes n - 1 - k.
+    """
+    outcomes = select(
+        *_newest_outcomes([HealthRecord.data_source_id == bindparam("source_id")])
+    ).subquery()
+    sums = (
+        select(
+            func.sum(HealthRollup.checks),
+            func.sum(HealthRollup.successful),
+            func.sum(HealthRollup.timed),
+            func.sum(HealthRollup.response_ms_sum),
+        )
+        .where(HealthRollup.data_source_id == bindparam("source_id"))
+        .subquery()
+    )
+    ranked = (
+        select(
+            HealthLatency.response_time_ms.label("value"),
+            func.sum(HealthLatency.checks)
+            .over(order_by=HealthLatency.response_time_ms.desc(), rows=(None, 0))
+            .label("running"),
+            func.sum(HealthLatency.checks).over().label("total"),
+        )
+        .where(HealthLatency.data_source_id == bindparam("source_id"))
+        .subquery()
+    )
+    position = literal(PERCENTILE, Float) * (ranked.c.total - 1)
+    # floor(): PostgreSQL's CAST to integer rounds; SQLite's truncates (and may lack floor()).
+    lower = func.floor(position) if dialect == "postgresql" else cast(position, Integer)
+    values = select(
+        func.max(ranked.c.total),
+        func.max(ranked.c.value).filter(ranked.c.running > ranked.c.total - 1 - lower),
+        # v[floor(p) + 1]; v[n - 1] when n = 1
+        func.max(ranked.c.value).filter(ranked.c.running > ranked.c.total - 2 - lower),
+    ).subquery()
+    return select(*outcomes.c, *sums.c, *values.c).select_from(
+        outcomes.join(sums, true()).join(values, true())
+    )
+
+
+_ALL_HISTORY: dict[str, Any] = {}
+
+
+async def _all_history(
+    session: AsyncSession, window: Window
+) -> tuple[_Counts, Position | None, Position | None, float | None]:
+    dialect = session.get_bind().dialect.name
+    statement = _ALL_HISTORY.get(dialect)
+    if statement is None:
+        statement = _ALL_HISTORY[dialect] = _all_history_statement(dialect)
+    row = (await session.execute(statement, {"source_id": window.data_source_id})).one()
+    counts = _Counts()
+    counts.add(*row[4:8])
+    timed, low, high = row[8], row[9], row[10]
+    p95 = None
+    if timed and low is not None:
+        position = PERCENTILE * (int(timed) - 1)
+        lower = math.floor(position)
+        low = float(low)
+        high = low if high is None else float(high)
+        p95 = low + (position - lower) * (high - low)
+    success, failure = _positions(row)
+    return counts, success, failure, p95
 
 
 @dataclass
@@ -322,53 +375,6 @@ def _interpolate(position: float, lower: int, values: list[float]) -> float | No
     low = values[0]
     high = values[1] if len(values) > 1 else low
     return low + (position - lower) * (high - low)
-
-
-_RUNNING = (
-    func.sum(HealthLatency.checks)
-    .over(order_by=HealthLatency.response_time_ms.desc(), rows=(None, 0))
-    .label("running")
-)
-_RANKED = (
-    select(HealthLatency.response_time_ms, _RUNNING)
-    .where(HealthLatency.data_source_id == bindparam("source_id"))
-    .subquery()
-)
-# The two highest distinct times whose running total (from the top) passes `above`.
-_LATENCY_FROM_TOP = (
-    select(_RANKED.c.response_time_ms, _RANKED.c.running)
-    .where(_RANKED.c.running > bindparam("above"))
-    .order_by(_RANKED.c.response_time_ms.desc())
-    .limit(2)
-)
-
-
-async def _percentile_from_top(
-    session: AsyncSession, data_source_id: int, count: int
-) -> float | None:
-    """percentile_cont(0.95) over all of a source's timed successes, from the latency counts.
-
-    Walking the distinct response times from the highest down, with a running total, finds the
-    values of ranks floor(p) and ceil(p) without reading a single record.
-    """
-    if count == 0:
-        return None
-    position = PERCENTILE * (count - 1)
-    lower = math.floor(position)
-    upper = min(lower + 1, count - 1)
-    above_upper = count - 1 - upper  # values ranked above v[upper]
-    params = {"source_id": data_source_id, "above": above_upper}
-    result = await session.execute(_LATENCY_FROM_TOP, params)
-    rows = [(float(value), int(total)) for value, total in result.all()]
-    if not rows:
-        return None
-    upper_value, total = rows[0]
-    # v[lower] is the next value down, unless v[upper]'s checks reach one rank further.
-    if upper == lower or total > above_upper + 1 or len(rows) == 1:
-        lower_value = upper_value
-    else:
-        lower_value = rows[1][0]
-    return _interpolate(position, lower, [lower_value, upper_value])
 
 
 async def _percentile_by_offset(session: AsyncSession, window: Window, count: int) -> float | None:
