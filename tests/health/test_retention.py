@@ -110,11 +110,11 @@ async def test_the_scheduler_runs_the_purge(api: Api) -> None:
     assert await ages_left(api) == []
 
 
+@pytest.mark.postgresql_store
 async def test_concurrent_purges_take_turns(api: Api) -> None:
     """On PostgreSQL a purge finding another one running leaves the work to it."""
     context = context_of(api)
-    if context.engine.dialect.name != "postgresql":
-        pytest.skip("the purge lock is PostgreSQL's advisory lock")
+    assert context.engine.dialect.name == "postgresql"
     org = await sign_in(api)
     source_id = await org.create_source()
     old = utcnow() - timedelta(days=40)
