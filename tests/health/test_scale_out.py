@@ -261,6 +261,7 @@ async def test_workers_and_beat_run_each_check_once(
             jwt_secret=JWT_SECRET,
             secret_keys=TEST_SECRET_KEY,
             scheduler_enabled=False,
+            min_health_check_interval_seconds=INTERVAL,
         )
         async for api in start_api(create_app(settings)):
             org = await sign_in(api)
