@@ -110,6 +110,20 @@ class ConnectionTestService:
         config = self._data_sources.build_config(body.type, body.connection, body.ssh_tunnel)
         self._limits.check(caller.user.id, organization_id)
         result = await self._probe(config, body.test_query, body.timeout_seconds, "unsaved")
+        # Who tried which destination: unsaved tests are where arbitrary hosts get probed.
+        async with self._sessions() as session, session.begin():
+            await add_event(
+                session,
+                "data_source.test_unsaved",
+                organization_id=organization_id,
+                actor_user_id=caller.user.id,
+                outcome="success" if result.connection_successful else "failure",
+                details={
+                    "type": config.spec.key,
+                    "destination": _destination(config),
+                    "error_code": None if result.error_code is None else str(result.error_code),
+                },
+            )
         return to_out(None, result)
 
     async def _probe(
@@ -191,6 +205,18 @@ class ConnectionTestService:
                 session,
                 _health_record(row.organization_id, data_source_id, result, trigger, user_id),
             )
+
+
+def _destination(config: SourceConfig) -> str:
+    """Where a test went, for the audit log: host:port (and the bastion), or the file path."""
+    connection = config.connection
+    if config.spec.file_based:
+        return str(getattr(connection, "path", ""))
+    port = getattr(connection, "port", None) or config.spec.default_port
+    where = f"{getattr(connection, 'host', '')}:{port}"
+    if config.ssh_tunnel is not None:
+        where += f" via {config.ssh_tunnel.host}:{config.ssh_tunnel.port}"
+    return where
 
 
 def _health_record(
