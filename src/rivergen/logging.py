@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
 from rivergen.security.scrub import scrub_event_dict
+
+
+class ScrubbedBoundLogger(structlog.stdlib.BoundLogger):
+    """A stdlib BoundLogger whose `exception()` leaves no raw exception on the log record.
+
+    `logging.Logger.exception` attaches the exception to the record (`exc_info`), where any
+    handler other than ours (an APM agent, a log shipper) would render it unscrubbed. Our chain
+    has already rendered it, secrets masked, into the event's `exception` key.
+    """
+
+    def exception(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        """Log at ERROR with the current exception rendered (and scrubbed) into the event."""
+        kw.setdefault("exc_info", True)
+        return self._proxy_to_logger("error", event, *args, **kw)
 
 
 def configure_logging(level: str = "info", json: bool = False) -> None:
@@ -26,7 +41,7 @@ def configure_logging(level: str = "info", json: bool = False) -> None:
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=ScrubbedBoundLogger,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
