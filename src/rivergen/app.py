@@ -16,6 +16,7 @@ from rivergen.api.envelope import ErrorEnvelope
 from rivergen.api.errors import install_error_handlers
 from rivergen.api.middleware import RequestContextMiddleware
 from rivergen.api.system import router as system_router
+from rivergen.api.text_guard import TextGuardMiddleware
 from rivergen.audit.router import router as audit_router
 from rivergen.context import AppContext, build_context
 from rivergen.datasources.router import router as data_sources_router
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    # The last added runs first: request ids and the last-resort 500 wrap everything.
+    app.add_middleware(TextGuardMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(system_router)
@@ -105,14 +108,29 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for defs_name, definition in components["ErrorEnvelope"].pop("$defs", {}).items():
         components.setdefault(defs_name, definition)
     envelope_ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+    def error(description: str) -> dict[str, Any]:
+        return {
+            "description": description,
+            "content": {"application/json": {"schema": envelope_ref}},
+        }
+
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
-            responses = operation.get("responses", {})
+            responses = operation.setdefault("responses", {})
             if "422" in responses:
-                responses["422"] = {
-                    "description": "Validation error",
-                    "content": {"application/json": {"schema": envelope_ref}},
-                }
+                responses["422"] = error("Validation error")
+            # Answers the global handlers give whatever the route, declared where they can occur:
+            # malformed JSON is 400 on every route that reads a body, and an X-Organization-Id
+            # naming an organization the caller is not in is 404 on every caller-scoped route.
+            if "requestBody" in operation:
+                responses.setdefault("400", error("Bad request (the body is not valid JSON)"))
+            if any(
+                p.get("in") == "header" and str(p.get("name", "")).lower() == "x-organization-id"
+                for p in operation.get("parameters", [])
+            ):
+                responses.setdefault("404", error("Not found (also: an unknown X-Organization-Id)"))
+            operation["responses"] = dict(sorted(responses.items()))
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     app.openapi_schema = schema

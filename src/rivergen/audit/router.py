@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from rivergen.api.deps import CurrentCaller, Session
 from rivergen.api.envelope import Envelope, Page, error_responses, ok
+from rivergen.api.params import MAX_ID, NO_NUL, Offset
 from rivergen.audit.repository import AuditFilters
 from rivergen.audit.schemas import AuditEventOut
 from rivergen.audit.service import audit_page
@@ -25,11 +26,11 @@ async def list_audit_events(
     caller: CurrentCaller,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    action: Annotated[str | None, Query(max_length=64)] = None,
-    actor_user_id: Annotated[int | None, Query(ge=1)] = None,
-    target_type: Annotated[str | None, Query(max_length=32)] = None,
-    target_id: Annotated[str | None, Query(max_length=64)] = None,
+    offset: Offset = 0,
+    action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    actor_user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    target_type: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
+    target_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     since: Annotated[datetime | None, Query()] = None,
     until: Annotated[datetime | None, Query()] = None,
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from rivergen.api.deps import Context, CurrentCaller, Session
 from rivergen.api.envelope import Envelope, Page, error_responses, ok
+from rivergen.api.params import NO_NUL, ObjectId, Offset
 from rivergen.datasources.repository import ListFilters
 from rivergen.datasources.schemas import (
     DataSourceCreate,
@@ -58,10 +59,10 @@ async def list_data_sources(
     session: Session,
     context: Context,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     type: Annotated[str | None, Query(max_length=32)] = None,
     status: Annotated[Literal["pending", "active", "failed"] | None, Query()] = None,
-    name: Annotated[str | None, Query(max_length=200)] = None,
+    name: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
 ) -> dict[str, Any]:
     """A page of the active organization's data sources, optionally filtered."""
     filters = ListFilters(type=type, status=status, name=name)
@@ -76,7 +77,7 @@ async def list_data_sources(
     responses=ID_ERRORS,
 )
 async def get_data_source(
-    data_source_id: int, caller: CurrentCaller, session: Session, context: Context
+    data_source_id: ObjectId, caller: CurrentCaller, session: Session, context: Context
 ) -> dict[str, Any]:
     """One data source (viewer and up)."""
     data = await context.data_sources.get(session, caller, data_source_id)
@@ -89,7 +90,7 @@ async def get_data_source(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def update_data_source(
-    data_source_id: int, body: DataSourceUpdate, caller: CurrentCaller, context: Context
+    data_source_id: ObjectId, body: DataSourceUpdate, caller: CurrentCaller, context: Context
 ) -> dict[str, Any]:
     """Change a data source (admin and up); omitted or masked secrets are kept."""
     data = await context.data_sources.update(caller, data_source_id, body)
@@ -102,7 +103,7 @@ async def update_data_source(
     responses=ID_ERRORS,
 )
 async def delete_data_source(
-    data_source_id: int, caller: CurrentCaller, context: Context
+    data_source_id: ObjectId, caller: CurrentCaller, context: Context
 ) -> dict[str, Any]:
     """Delete a data source and its health history (admin and up)."""
     await context.data_sources.delete(caller, data_source_id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from rivergen.api.deps import CurrentCaller, Session
 from rivergen.api.envelope import Envelope, error_responses, ok
+from rivergen.api.params import ObjectId
 from rivergen.health.schemas import HealthOut
 from rivergen.health.service import HealthQuery, health_report
 
@@ -22,8 +23,7 @@ router = APIRouter(tags=["health"])
     summary="Get Health",
 )
 async def get_health(
-    # Past PostgreSQL's integer keys nothing can match (and SQLite cannot bind past 2**63 - 1).
-    data_source_id: Annotated[int, Path(le=2**31 - 1)],
+    data_source_id: ObjectId,
     caller: CurrentCaller,
     session: Session,
     limit: Annotated[int, Query(ge=1, le=1000, description="History records per page")] = 50,

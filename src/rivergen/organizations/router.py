@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from rivergen.api.deps import Context, CurrentCaller, CurrentUser, Session
 from rivergen.api.envelope import Envelope, Page, error_responses, ok
+from rivergen.api.params import ObjectId, Offset
 from rivergen.identity.models import Role
 from rivergen.organizations.schemas import (
     MemberAdd,
@@ -19,7 +20,6 @@ from rivergen.organizations.schemas import (
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.post(
@@ -52,7 +52,7 @@ async def list_organizations(
     responses=error_responses(401, 403, 404, 422),
 )
 async def list_members(
-    organization_id: int,
+    organization_id: ObjectId,
     caller: CurrentCaller,
     session: Session,
     context: Context,
@@ -74,7 +74,7 @@ async def list_members(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def add_member(
-    organization_id: int, body: MemberAdd, caller: CurrentCaller, context: Context
+    organization_id: ObjectId, body: MemberAdd, caller: CurrentCaller, context: Context
 ) -> dict[str, Any]:
     """Add a user by email, or create the account when a password is given (admin and up)."""
     caller.require(Role.ADMIN, organization_id)
@@ -95,8 +95,8 @@ async def add_member(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def update_member(
-    organization_id: int,
-    user_id: int,
+    organization_id: ObjectId,
+    user_id: ObjectId,
     body: MemberUpdate,
     caller: CurrentCaller,
     context: Context,
@@ -115,7 +115,7 @@ async def update_member(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def remove_member(
-    organization_id: int, user_id: int, caller: CurrentCaller, context: Context
+    organization_id: ObjectId, user_id: ObjectId, caller: CurrentCaller, context: Context
 ) -> dict[str, Any]:
     """Remove a member (admin and up); the last owner stays."""
     caller.require(Role.ADMIN, organization_id)

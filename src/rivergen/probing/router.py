@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 
 from rivergen.api.deps import Context, CurrentCaller
 from rivergen.api.envelope import Envelope, error_responses, ok
+from rivergen.api.params import ObjectId
 from rivergen.probing.schemas import TestRequest, TestResultOut, UnsavedTestRequest
 
 router = APIRouter(tags=["connection tests"])
@@ -35,7 +36,7 @@ async def run_unsaved_test(
     summary="Test Data Source Connection",
 )
 async def run_connection_test(
-    data_source_id: int,
+    data_source_id: ObjectId,
     caller: CurrentCaller,
     context: Context,
     body: Annotated[TestRequest | None, Body()] = None,
