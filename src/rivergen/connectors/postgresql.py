@@ -230,6 +230,14 @@ def _query_failure(
             return query_timeout(deadline)
         primary = exc.diag.message_primary if exc.sqlstate else None
         message = one_line(primary or str(exc), secrets)
+        if code is None and isinstance(exc, psycopg.OperationalError) and not exc.sqlstate:
+            # No SQLSTATE: the server reported nothing, libpq lost the connection (the server
+            # stopped or crashed, the network dropped it). Not a fault of the query.
+            return ProbeFailure(
+                ErrorCode.CONNECTION_ERROR,
+                Phase.QUERY,
+                f"The connection was lost during the query: {message}",
+            )
         return ProbeFailure(code or ErrorCode.QUERY_ERROR, Phase.QUERY, message)
     raise exc
 

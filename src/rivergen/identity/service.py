@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,6 +24,10 @@ from rivergen.identity.tokens import (
 from rivergen.organizations import repository as orgs
 from rivergen.security.throttle import SlidingWindow
 from rivergen.store.base import utcnow
+
+# Password checks running at once: each holds a CPU and Argon2's memory while it runs, and a
+# thread of the event loop's default executor, which host-name resolution needs too.
+_CONCURRENT_VERIFICATIONS = 2
 
 
 @dataclass
@@ -53,14 +58,22 @@ class AuthService:
         self._codec = codec
         self._throttle = throttle
         self._refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
+        self._verifying = asyncio.Semaphore(_CONCURRENT_VERIFICATIONS)
 
     async def login(self, email: str, password: str, client: str) -> TokenPair:
         """Check the password and open a sign-in session."""
         email = email.strip().lower()
         self._throttle.check(email, client)
-        async with self._sessions() as session, session.begin():
+        async with self._sessions() as session:
             user = await users.get_user_by_email(session, email)
-            valid = verify_password(password, user.password_hash if user else None)
+        # Argon2 costs up to a second of CPU by design: in a worker thread, a few at a time and
+        # holding no store connection, so a burst of sign-ins never stalls the event loop (every
+        # other request, /healthz included) nor drains the store's connection pool.
+        async with self._verifying:
+            valid = await asyncio.to_thread(
+                verify_password, password, user.password_hash if user else None
+            )
+        async with self._sessions() as session, session.begin():
             if user is None or not valid or not user.is_active:
                 self._throttle.per_account.record(email)
                 self._throttle.per_client.record(client)

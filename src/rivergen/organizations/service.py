@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -73,7 +75,7 @@ class OrganizationService:
             if user is None:
                 if password is None:
                     raise NotFound("No user with this email; send a password to create the account")
-                user = await users.add_user(session, email, hash_password(password))
+                user = await users.add_user(session, email, await _hashed(password))
             elif password is not None:
                 raise Conflict("A user with this email already exists; omit the password")
             if await orgs.get_membership(session, organization_id, user.id) is not None:
@@ -143,7 +145,7 @@ class OrganizationService:
         async with self._sessions() as session, session.begin():
             if await users.count_users(session) > 0:
                 return False
-            user = await users.add_user(session, email, hash_password(password))
+            user = await users.add_user(session, email, await _hashed(password))
             organization = await orgs.get_organization_by_name(session, organization_name)
             if organization is None:
                 organization = await orgs.add_organization(session, organization_name)
@@ -165,13 +167,18 @@ class OrganizationService:
         async with self._sessions() as session, session.begin():
             if await users.get_user_by_email(session, email) is not None:
                 raise Conflict(f"A user with the email {email} already exists")
-            user = await users.add_user(session, email, hash_password(password))
+            user = await users.add_user(session, email, await _hashed(password))
             if organization_name:
                 organization = await orgs.get_organization_by_name(session, organization_name)
                 if organization is None:
                     organization = await orgs.add_organization(session, organization_name)
                 await orgs.add_membership(session, organization.id, user.id, role.value)
         return user
+
+
+async def _hashed(password: str) -> str:
+    # Argon2 costs up to a second of CPU by design: off the event loop, in a worker thread.
+    return await asyncio.to_thread(hash_password, password)
 
 
 def _check_may_grant(actor_role: Role, role: Role) -> None:
