@@ -149,11 +149,16 @@ async def test_hanging_tests_leave_other_requests_fast_and_threads_return(
 
         for response, elapsed, after_start in await asyncio.gather(*tasks):
             assert_failed(result_of(response), "TIMEOUT")
-            # The deadline holds from the test's start; 50 sign-ins at once on a busy machine
-            # can delay that start a little, hence the looser bound from the request.
+            # The deadline counts from the request's arrival (sign-in and queueing included),
+            # and a slow store write does not hold the answer back.
             assert after_start < HANG_SECONDS + 1, f"answered {after_start:.2f} s after start"
-            assert elapsed < HANG_SECONDS + 2.5, f"answered after {elapsed:.2f} s"
-        records = [r for r in await health_records(api) if r.data_source_id in ids]
+            assert elapsed < HANG_SECONDS + 1, f"answered after {elapsed:.2f} s"
+        # Writes that outlived their answer finish shortly after.
+        for _ in range(50):
+            records = [r for r in await health_records(api) if r.data_source_id in ids]
+            if len(records) >= len(ids):
+                break
+            await asyncio.sleep(0.1)
         assert sorted(r.data_source_id for r in records) == sorted(ids)
         assert {r.error_code for r in records} == {"TIMEOUT"}
 

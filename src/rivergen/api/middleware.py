@@ -26,6 +26,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = self._request_id(scope)
+        # When the request arrived, so that deadlines can count the time spent before a handler.
+        scope.setdefault("state", {})["arrived_at"] = time.monotonic()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

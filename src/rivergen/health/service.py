@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rivergen.core.deadline import Deadline
 from rivergen.core.errors import InvalidInput, NotFound, ServiceBusy
 from rivergen.datasources.repository import DataSourceRepository
 from rivergen.datasources.service import NOT_FOUND, DataSourceService
@@ -241,7 +242,7 @@ class ScheduledChecks:
                 claim.data_source_id,
                 config,
                 None,
-                timeout,
+                Deadline.after(timeout),
                 trigger=SCHEDULE_TRIGGER,
                 user_id=None,
             )

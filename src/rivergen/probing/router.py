@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
 from rivergen.api.deps import Context, CurrentCaller
 from rivergen.api.envelope import Envelope, error_responses, ok
 from rivergen.api.params import ObjectId
+from rivergen.core.deadline import Deadline
 from rivergen.probing.schemas import TestRequest, TestResultOut, UnsavedTestRequest
 
 router = APIRouter(tags=["connection tests"])
 MESSAGE = "Connection test completed"
+
+
+def request_deadline(request: Request, timeout_seconds: int) -> Deadline:
+    """A deadline counted from the request's arrival, so sign-in and queueing count too."""
+    arrived = getattr(request.state, "arrived_at", None)
+    if arrived is None:
+        return Deadline.after(timeout_seconds)
+    return Deadline(expires_at=arrived + timeout_seconds, started_at=arrived)
 
 
 @router.post(
@@ -22,10 +31,11 @@ MESSAGE = "Connection test completed"
     summary="Test an unsaved configuration",
 )
 async def run_unsaved_test(
-    body: UnsavedTestRequest, caller: CurrentCaller, context: Context
+    body: UnsavedTestRequest, caller: CurrentCaller, context: Context, request: Request
 ) -> dict[str, Any]:
     """Run the same test on a configuration that is not saved; nothing is persisted."""
-    result = await context.tests.test_unsaved(caller, body)
+    deadline = request_deadline(request, body.timeout_seconds)
+    result = await context.tests.test_unsaved(caller, body, deadline)
     return ok(result.model_dump(mode="json"), MESSAGE)
 
 
@@ -39,8 +49,11 @@ async def run_connection_test(
     data_source_id: ObjectId,
     caller: CurrentCaller,
     context: Context,
+    request: Request,
     body: Annotated[TestRequest | None, Body()] = None,
 ) -> dict[str, Any]:
     """Test the connection; HTTP 200 whether or not it succeeds, within timeout_seconds + 1 s."""
-    result = await context.tests.test_saved(caller, data_source_id, body or TestRequest())
+    options = body or TestRequest()
+    deadline = request_deadline(request, options.timeout_seconds)
+    result = await context.tests.test_saved(caller, data_source_id, options, deadline)
     return ok(result.model_dump(mode="json"), MESSAGE)

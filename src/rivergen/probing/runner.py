@@ -59,14 +59,15 @@ class Prober:
         self.policy = policy
         self.file_root = file_root
 
-    async def run(
-        self, config: SourceConfig, query: str | None, timeout_seconds: int
-    ) -> ProbeResult:
-        """Test `config` within `timeout_seconds`; never raises for a failing target.
+    async def run(self, config: SourceConfig, query: str | None, deadline: Deadline) -> ProbeResult:
+        """Test `config` before `deadline`; never raises for a failing target.
 
+        The deadline may have started when the request arrived, so that time spent before the
+        probe (sign-in, loading the source) counts against the caller's timeout too.
         Raises `PoolBusy` when there is no capacity for the blocking part.
         """
-        deadline = Deadline.after(timeout_seconds)
+        timeout_seconds = round(deadline.expires_at - deadline.started_at)
+        probe_started = time.monotonic()
         tested_at = utcnow()
         state = _State()
         try:
@@ -91,7 +92,7 @@ class Prober:
         return ProbeResult(
             connection_successful=True,
             tested_at=tested_at,
-            response_time_ms=max(0, round(deadline.elapsed_ms())),
+            response_time_ms=max(0, round((time.monotonic() - probe_started) * 1000)),
             test_query_result=result.test_query_result,
             ssh_tunnel_established=state.tunnel_up,
             database_version=result.database_version,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 
@@ -9,6 +10,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.audit.repository import add_event
+from rivergen.core.deadline import Deadline
 from rivergen.core.errors import RateLimited, ServiceBusy
 from rivergen.datasources import repository as data_source_rows
 from rivergen.datasources.config import SourceConfig
@@ -25,6 +27,10 @@ from rivergen.probing.single_flight import SingleFlight
 from rivergen.security.throttle import SlidingWindow
 
 log = structlog.get_logger(__name__)
+# After the probe, the answer waits for the store at least this long, and otherwise until the
+# deadline plus the slack, so that it still leaves within timeout_seconds + 1 s.
+_MIN_RECORD_WAIT = 0.2
+_RECORD_SLACK = 0.6
 # The data source's updated_at is part of the key: a test asked for after a change must not
 # join a probe of the configuration before it.
 FlightKey = tuple[int, str | None, int, datetime]
@@ -63,11 +69,13 @@ class ConnectionTestService:
         self.prober = prober
         self._limits = limits
         self._flights: SingleFlight[FlightKey, ProbeResult] = SingleFlight()
+        # Writes of results still going on after their answer left (see probe_and_record).
+        self._background: set[asyncio.Future[None]] = set()
 
     async def test_saved(
-        self, caller: Caller, data_source_id: int, body: TestRequest
+        self, caller: Caller, data_source_id: int, body: TestRequest, deadline: Deadline
     ) -> TestResultOut:
-        """Test a saved data source (member and up) and record the outcome."""
+        """Test a saved data source (member and up) and record the outcome before `deadline`."""
         async with self._sessions() as session:
             stored = await self._data_sources.load_for_test(session, caller, data_source_id)
         self._limits.check(caller.user.id, stored.row.organization_id)
@@ -84,7 +92,7 @@ class ConnectionTestService:
                 data_source_id,
                 stored.config,
                 body.test_query,
-                body.timeout_seconds,
+                deadline,
                 trigger="manual",
                 user_id=user_id,
             ),
@@ -101,15 +109,17 @@ class ConnectionTestService:
                 return None
             config = self._data_sources.decrypted_config(row)
         return await self.probe_and_record(
-            data_source_id, config, query, timeout_seconds, trigger=trigger, user_id=None
+            data_source_id, config, query, Deadline.after(timeout_seconds), trigger, None
         )
 
-    async def test_unsaved(self, caller: Caller, body: UnsavedTestRequest) -> TestResultOut:
+    async def test_unsaved(
+        self, caller: Caller, body: UnsavedTestRequest, deadline: Deadline
+    ) -> TestResultOut:
         """Test a configuration without saving anything (member and up)."""
         organization_id = caller.require(Role.MEMBER)
         config = self._data_sources.build_config(body.type, body.connection, body.ssh_tunnel)
         self._limits.check(caller.user.id, organization_id)
-        result = await self._probe(config, body.test_query, body.timeout_seconds, "unsaved")
+        result = await self._probe(config, body.test_query, deadline, "unsaved")
         # Who tried which destination: unsaved tests are where arbitrary hosts get probed.
         async with self._sessions() as session, session.begin():
             await add_event(
@@ -127,11 +137,11 @@ class ConnectionTestService:
         return to_out(None, result)
 
     async def _probe(
-        self, config: SourceConfig, query: str | None, timeout_seconds: int, trigger: str
+        self, config: SourceConfig, query: str | None, deadline: Deadline, trigger: str
     ) -> ProbeResult:
         started = time.monotonic()
         try:
-            result = await self.prober.run(config, query, timeout_seconds)
+            result = await self.prober.run(config, query, deadline)
         except PoolBusy as busy:
             TESTS.labels(config.spec.key, trigger, "busy").inc()
             raise ServiceBusy(
@@ -148,13 +158,27 @@ class ConnectionTestService:
         data_source_id: int,
         config: SourceConfig,
         query: str | None,
-        timeout_seconds: int,
+        deadline: Deadline,
         trigger: str,
         user_id: int | None,
     ) -> ProbeResult:
-        """Probe, then update the data source and append a health record in one transaction."""
-        result = await self._probe(config, query, timeout_seconds, trigger)
-        await self.record(data_source_id, result, trigger, user_id, tested=config)
+        """Probe, then update the data source and append a health record in one transaction.
+
+        The answer does not wait for a slow store past the deadline (plus a margin): the write
+        goes on in the background and the result is returned.
+        """
+        result = await self._probe(config, query, deadline, trigger)
+        writing = asyncio.ensure_future(
+            self.record(data_source_id, result, trigger, user_id, tested=config)
+        )
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(writing), max(_MIN_RECORD_WAIT, deadline.remaining() + _RECORD_SLACK)
+            )
+        except TimeoutError:
+            log.warning("test_record_slow", data_source_id=data_source_id)
+            self._background.add(writing)
+            writing.add_done_callback(self._background.discard)
         return result
 
     async def record(
