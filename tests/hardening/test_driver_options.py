@@ -113,3 +113,20 @@ async def test_the_allow_listed_options_are_kept(shared_tenant: Tenant, engine: 
     assert set(ALLOWED[engine]) <= allowed[engine]
     refused_here = {option for e, option, _ in REFUSED if e == engine}
     assert not refused_here & allowed[engine]
+
+
+@pytest.mark.parametrize("threads", [0, 17, 1_000_000, 2**63])
+async def test_an_allowed_option_with_an_abusive_value_is_422(
+    shared_tenant: Tenant, threads: int
+) -> None:
+    """DuckDB starts `threads` threads in the server process: a million exhausted it."""
+    tenant = shared_tenant
+    body = {
+        "name": f"duck-{threads}",
+        "type": "duckdb",
+        "connection": {"path": "db.duckdb", "options": {"threads": threads}},
+    }
+    assert_option_refused(
+        await tenant.client.post(DATA_SOURCES, json=body, headers=tenant.owner.headers), "threads"
+    )
+    assert_option_refused(await tenant.test_unsaved({**body, "timeout_seconds": 2}), "threads")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import field_validator
+
 from rivergen.connectors._alarms import Alarm, alarm_at
 from rivergen.connectors._support import (
     Clock,
@@ -17,7 +19,7 @@ from rivergen.connectors._support import (
     query_timeout,
     refuse_unless_read,
 )
-from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
+from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec, OptionValue
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from rivergen.security.scrub import scrub as one_line
@@ -51,10 +53,23 @@ _LOCKED_CONFIG: dict[str, Any] = {
 }
 
 
+# DuckDB starts that many threads in the server process, whoever asked: a test of an unsaved
+# configuration (any member) with threads=1000000 exhausted the process's threads.
+MAX_THREADS = 16
+
+
 class DuckDBConnection(FileConnection):
     """Connection settings of a DuckDB data source: the database file."""
 
     allowed_options = ALLOWED_OPTIONS
+
+    @field_validator("options")
+    @classmethod
+    def _threads_bounded(cls, value: dict[str, OptionValue]) -> dict[str, OptionValue]:
+        threads = value.get("threads")
+        if isinstance(threads, int) and not 1 <= threads <= MAX_THREADS:
+            raise ValueError(f"option 'threads' must be between 1 and {MAX_THREADS}")
+        return value
 
 
 def _open_failure(exc: Exception) -> ProbeFailure:
@@ -98,7 +113,7 @@ class DuckDBConnector:
         config = dict(_LOCKED_CONFIG)
         threads = target.options.get("threads")
         if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0:
-            config["threads"] = threads
+            config["threads"] = min(threads, MAX_THREADS)  # configurations stored before the bound
         try:
             conn = duckdb.connect(path, read_only=True, config=config)
         except duckdb.Error as exc:
