@@ -27,6 +27,9 @@ from rivergen.tunnels.tunnel import open_tunnel
 log = structlog.get_logger(__name__)
 # Past the deadline the request answers anyway; this margin covers the last bookkeeping.
 _HARD_STOP_SLACK_SECONDS = 0.3
+# A probe needs at least this much of its deadline left to start (else the server is busy).
+_MIN_START_SECONDS = 0.5
+_MIN_START_SHARE = 0.25
 
 
 @dataclass
@@ -67,6 +70,10 @@ class Prober:
         Raises `PoolBusy` when there is no capacity for the blocking part.
         """
         timeout_seconds = round(deadline.expires_at - deadline.started_at)
+        if deadline.remaining() < min(_MIN_START_SECONDS, timeout_seconds * _MIN_START_SHARE):
+            # The request waited so long before reaching the probe (a flood of requests) that
+            # a TIMEOUT would blame the target for our own congestion: answer busy instead.
+            raise PoolBusy(retry_after=1)
         probe_started = time.monotonic()
         tested_at = utcnow()
         state = _State()
