@@ -9,10 +9,23 @@ import re
 import struct
 
 import asyncssh
+from asyncssh.asn1 import ASN1DecodeError, ObjectIdentifier, der_decode
 
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 
 _OPENSSH_MAGIC = b"openssh-key-v1\x00"
+_PKCS8_BLOCK = re.compile(
+    r"-----BEGIN ENCRYPTED PRIVATE KEY-----(?P<body>.*?)-----END ENCRYPTED PRIVATE KEY-----",
+    re.DOTALL,
+)
+# The key-derivation work a passphrase may demand. Decrypting runs in C where no deadline can
+# stop it: a key crafted with 2**31 PBKDF2 iterations held the event loop for minutes, one with
+# a huge scrypt cost takes gigabytes, and huge bcrypt rounds hold a CPU for hours.
+MAX_BCRYPT_ROUNDS = 500  # ssh-keygen's default is 16; "-a 100" is the hardened advice
+MAX_PBKDF2_ITERATIONS = 5_000_000  # OpenSSL's default is 2048; OWASP's advice 600,000
+MAX_SCRYPT_BYTES = 256 * 1024 * 1024  # 128 * N * r (OpenSSL's default N=16384, r=8: 16 MiB)
+_PBKDF2 = "1.2.840.113549.1.5.12"
+_SCRYPT = "1.3.6.1.4.1.11591.4.11"
 _OPENSSH_BLOCK = re.compile(
     r"-----BEGIN OPENSSH PRIVATE KEY-----(?P<body>.*?)-----END OPENSSH PRIVATE KEY-----",
     re.DOTALL,
@@ -45,6 +58,85 @@ def _openssh_cipher(text: str) -> str | None:
     except struct.error:
         return None
     return blob[offset + 4 : offset + 4 + length].decode("ascii", errors="replace")
+
+
+def _openssh_bcrypt_rounds(text: str) -> int | None:
+    """The bcrypt KDF rounds of an encrypted OpenSSH-format key, or None."""
+    match = _OPENSSH_BLOCK.search(text)
+    if match is None:
+        return None
+    try:
+        blob = base64.b64decode("".join(match.group("body").split()), validate=True)
+        offset = len(_OPENSSH_MAGIC)
+        fields: list[bytes] = []
+        for _ in range(3):  # cipher name, KDF name, KDF options
+            (length,) = struct.unpack_from(">I", blob, offset)
+            fields.append(blob[offset + 4 : offset + 4 + length])
+            offset += 4 + length
+        if fields[1] != b"bcrypt":
+            return None
+        (salt_length,) = struct.unpack_from(">I", fields[2], 0)
+        (rounds,) = struct.unpack_from(">I", fields[2], 4 + salt_length)
+    except (binascii.Error, ValueError, struct.error):
+        return None
+    return int(rounds)
+
+
+def _pkcs8_kdf_cost(text: str) -> str | None:
+    """Why an encrypted PKCS#8 key's key derivation is too costly to attempt, or None."""
+    match = _PKCS8_BLOCK.search(text)
+    if match is None:
+        return None
+    try:
+        decoded = der_decode(base64.b64decode("".join(match.group("body").split())))
+    except (ASN1DecodeError, binascii.Error, ValueError, TypeError):
+        return None  # not readable: import_private_key reports it
+    if not isinstance(decoded, tuple) or not decoded:
+        return None
+    return _kdf_cost(decoded[0])
+
+
+# PKCS#12 PBE and PKCS#5 PBES1/PBKDF2: parameters are (salt, iterations, ...).
+_ITERATED = (_PBKDF2, "1.2.840.113549.1.12.1.", "1.2.840.113549.1.5.")
+
+
+def _kdf_cost(node: object) -> str | None:
+    """Walk an AlgorithmIdentifier tree for PBKDF2 / PBES1 iterations and scrypt parameters."""
+    if not isinstance(node, tuple):
+        return None
+    if len(node) == 2 and isinstance(node[0], ObjectIdentifier) and isinstance(node[1], tuple):
+        oid, params = str(node[0]), node[1]
+        numbers = [n for n in params if isinstance(n, int) and not isinstance(n, bool)]
+        if oid == _SCRYPT and len(numbers) >= 3:
+            cost, block, parallel = numbers[:3]
+            if 128 * cost * block * max(parallel, 1) > MAX_SCRYPT_BYTES:
+                return "its scrypt parameters demand more memory and time than a test allows"
+        elif oid.startswith(_ITERATED) and numbers and numbers[0] > MAX_PBKDF2_ITERATIONS:
+            return (
+                f"it demands {numbers[0]} key-derivation iterations "
+                f"(at most {MAX_PBKDF2_ITERATIONS} are accepted)"
+            )
+    for child in node:
+        reason = _kdf_cost(child)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _refuse_costly_key_derivation(key_text: str) -> None:
+    rounds = _openssh_bcrypt_rounds(key_text)
+    if rounds is not None and rounds > MAX_BCRYPT_ROUNDS:
+        reason: str | None = (
+            f"it demands {rounds} bcrypt rounds (at most {MAX_BCRYPT_ROUNDS} are accepted)"
+        )
+    else:
+        reason = _pkcs8_kdf_cost(key_text)
+    if reason is not None:
+        raise _failure(
+            ErrorCode.CONFIGURATION_ERROR,
+            f"The private key's passphrase protection is refused: {reason}; re-encrypt it "
+            "(ssh-keygen -p -a 100 -f KEY)",
+        )
 
 
 def is_encrypted_private_key(text: str) -> bool:
@@ -83,8 +175,9 @@ def _refuse_obvious_mistakes(key_text: str) -> None:
 def load_private_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
     """Import a private key (OpenSSH, PEM or PKCS#8), raising a classified ProbeFailure.
 
-    Fast except for encrypted OpenSSH-format keys, whose bcrypt KDF costs real CPU time:
-    callers on an event loop should run those in a thread.
+    Fast except for encrypted keys, whose key derivation (bcrypt, PBKDF2, scrypt) costs real
+    CPU time by design: callers on an event loop should run those in a thread. A derivation
+    costlier than any test could afford is refused before it starts.
     """
     key_text = normalize_private_key(text)
     _refuse_obvious_mistakes(key_text)
@@ -94,6 +187,8 @@ def load_private_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
             ErrorCode.CONFIGURATION_ERROR,
             "The private key is encrypted: provide its passphrase",
         )
+    if encrypted:
+        _refuse_costly_key_derivation(key_text)
     if encrypted and needs_bcrypt(key_text) and importlib.util.find_spec("bcrypt") is None:
         raise _failure(
             ErrorCode.CONFIGURATION_ERROR,

@@ -1,0 +1,159 @@
+"""Passphrase-protected SSH keys cannot make a test burn the server's CPU, memory or event loop.
+
+A key's own header says how much work deriving its decryption key takes (bcrypt rounds for
+OpenSSH keys, PBKDF2 iterations or scrypt parameters for PKCS#8 keys), and that work runs in C
+where no deadline can stop it. Any member can send a key in an unsaved test: one crafted with
+2**31 iterations held the event loop for minutes. Such keys are refused before any work (and
+before the bastion is contacted); the affordable ones are derived in a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+import struct
+import time
+from typing import Any
+
+import anyio
+import asyncssh
+import pytest
+from asyncssh import asn1
+from asyncssh.asn1 import der_decode, der_encode
+from cryptography.hazmat.primitives import hashes, padding, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+from tests.fixtures.hardening import CountingListener, Tenant, ok_data, postgres_source
+
+pytestmark = pytest.mark.anyio
+
+PASSPHRASE = "key-passphrase-1"
+
+
+def _pem(kind: str, der: bytes) -> str:
+    body = base64.encodebytes(der).decode()
+    return f"-----BEGIN {kind}-----\n{body}-----END {kind}-----\n"
+
+
+def _der(pem: str) -> bytes:
+    return base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
+
+
+def pkcs8_key(iterations: int = 2048) -> str:
+    """An Ed25519 key in encrypted PKCS#8: PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC."""
+    plain = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    salt, iv = os.urandom(16), os.urandom(16)
+    kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt, iterations=iterations)
+    padder = padding.PKCS7(128).padder()
+    encryptor = Cipher(algorithms.AES(kdf.derive(PASSPHRASE.encode())), modes.CBC(iv)).encryptor()
+    encrypted = encryptor.update(padder.update(plain) + padder.finalize()) + encryptor.finalize()
+    oid = asn1.ObjectIdentifier
+    algorithm = (
+        oid("1.2.840.113549.1.5.13"),  # PBES2
+        (
+            (oid("1.2.840.113549.1.5.12"), (salt, iterations, (oid("1.2.840.113549.2.9"), None))),
+            (oid("2.16.840.1.101.3.4.1.42"), iv),  # AES-256-CBC
+        ),
+    )
+    return _pem("ENCRYPTED PRIVATE KEY", asn1.der_encode((algorithm, encrypted)))
+
+
+def with_pbkdf2_iterations(pem: str, iterations: int) -> str:
+    """The same key with the iteration count in its header replaced (no derivation done)."""
+    decoded: Any = der_decode(_der(pem))
+    (pbes2, ((kdf, (salt, _, *rest)), cipher)), data = decoded
+    patched = ((pbes2, ((kdf, (salt, iterations, *rest)), cipher)), data)
+    return _pem("ENCRYPTED PRIVATE KEY", der_encode(patched))
+
+
+def with_scrypt(pem: str, cost: int, block: int) -> str:
+    """The key's PBES2 header rewritten to ask for scrypt with these parameters."""
+    decoded: Any = der_decode(_der(pem))
+    (pbes2, ((_, (salt, *_)), cipher)), data = decoded
+    scrypt = asn1.ObjectIdentifier("1.3.6.1.4.1.11591.4.11")
+    patched = ((pbes2, ((scrypt, (salt, cost, block, 1)), cipher)), data)
+    return _pem("ENCRYPTED PRIVATE KEY", der_encode(patched))
+
+
+def openssh_key_with_rounds(rounds: int) -> str:
+    """An encrypted OpenSSH-format key whose header asks for `rounds` bcrypt rounds."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    pem = bytes(key.export_private_key("openssh", PASSPHRASE, rounds=16)).decode()
+    blob = bytearray(_der(pem))
+    offset = len(b"openssh-key-v1\x00")
+    for _ in range(2):  # cipher name, KDF name
+        (length,) = struct.unpack_from(">I", blob, offset)
+        offset += 4 + length
+    (salt_length,) = struct.unpack_from(">I", blob, offset + 4)
+    struct.pack_into(">I", blob, offset + 8 + salt_length, rounds)
+    return _pem("OPENSSH PRIVATE KEY", bytes(blob))
+
+
+def tunnel_body(listener: CountingListener, private_key: str) -> dict[str, Any]:
+    tunnel = {
+        "host": listener.host,
+        "port": listener.port,
+        "username": "tunnel",
+        "auth_method": "private_key",
+        "private_key": private_key,
+        "private_key_passphrase": PASSPHRASE,
+    }
+    body = postgres_source("db.internal.example")
+    return {**body, "ssh_tunnel": tunnel, "timeout_seconds": 30}
+
+
+@pytest.mark.filterwarnings("ignore:.*bcrypt.kdf.*:UserWarning")
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: with_pbkdf2_iterations(pkcs8_key(), 2**31 - 1),
+        lambda: with_scrypt(pkcs8_key(), 2**24, 8),
+        lambda: openssh_key_with_rounds(1_000_000),
+    ],
+    ids=["pbkdf2-2^31", "scrypt-16GiB", "bcrypt-1e6-rounds"],
+)
+async def test_a_key_demanding_unaffordable_derivation_is_refused_at_once(
+    tenant: Tenant, counting_listener: CountingListener, make: Any
+) -> None:
+    key = make()
+    started = time.monotonic()
+    data = ok_data(await tenant.test_unsaved(tunnel_body(counting_listener, key)))
+    took = time.monotonic() - started
+    assert (data["error_code"], data["error_phase"]) == ("CONFIGURATION_ERROR", "ssh"), data
+    assert "passphrase protection is refused" in data["error_message"], data
+    assert took < 2, took
+    assert counting_listener.accepted == 0  # refused before the bastion was contacted
+    assert PASSPHRASE not in str(data)
+
+
+async def test_an_affordable_but_slow_key_is_derived_off_the_event_loop(
+    tenant: Tenant, counting_listener: CountingListener
+) -> None:
+    key = pkcs8_key(iterations=3_000_000)  # well under the limit, still ~0.5 s of CPU here
+    assert asyncssh.import_private_key(key, PASSPHRASE)  # a valid key (derived once, here)
+    answered: list[float] = []
+    done = anyio.Event()
+
+    async def poll() -> None:
+        while not done.is_set():
+            assert (await tenant.client.get("/healthz")).status_code == 200
+            answered.append(time.monotonic())
+            await anyio.sleep(0.02)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(poll)
+        await anyio.sleep(0.1)
+        started = time.monotonic()
+        data = ok_data(await tenant.test_unsaved(tunnel_body(counting_listener, key)))
+        took = time.monotonic() - started
+        done.set()
+    # The key was accepted and the bastion contacted (it hangs up at once).
+    assert data["error_code"] == "SSH_CONNECTION_ERROR", data
+    assert counting_listener.accepted == 1
+    gaps = [later - earlier for earlier, later in itertools.pairwise(answered)]
+    assert max(gaps) < 0.3, (took, sorted(gaps)[-3:])
