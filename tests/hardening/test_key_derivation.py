@@ -1,10 +1,11 @@
-"""Passphrase-protected SSH keys cannot make a test burn the server's CPU, memory or event loop.
+"""SSH private keys cannot make a test burn the server's CPU, memory or event loop.
 
 A key's own header says how much work deriving its decryption key takes (bcrypt rounds for
-OpenSSH keys, PBKDF2 iterations or scrypt parameters for PKCS#8 keys), and that work runs in C
-where no deadline can stop it. Any member can send a key in an unsaved test: one crafted with
-2**31 iterations held the event loop for minutes. Such keys are refused before any work (and
-before the bastion is contacted); the affordable ones are derived in a worker thread.
+OpenSSH keys, PBKDF2 iterations or scrypt parameters for PKCS#8 keys), and loading an RSA key
+checks its primes (6 s of CPU for 8192 bits here, about eight times that per doubling); that
+work runs in C where no deadline can stop it. Any member can send a key in an unsaved test: one
+crafted with 2**31 iterations held the event loop for minutes. Such keys are refused before any
+work (and before the bastion is contacted); the affordable ones are loaded in a worker thread.
 """
 
 from __future__ import annotations
@@ -94,6 +95,41 @@ def openssh_key_with_rounds(rounds: int) -> str:
     return _pem("OPENSSH PRIVATE KEY", bytes(blob))
 
 
+def _ssh_string(value: bytes) -> bytes:
+    return struct.pack(">I", len(value)) + value
+
+
+def _mpint(value: int) -> bytes:
+    return _ssh_string(value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def _huge_odd(bits: int) -> int:
+    return int.from_bytes(os.urandom(bits // 8), "big") | (1 << (bits - 1)) | 1
+
+
+def openssh_rsa_key(bits: int) -> str:
+    """An unencrypted OpenSSH-format RSA key with a `bits`-bit modulus (not a real key pair)."""
+    n, e = _huge_odd(bits), 65537
+    public = _ssh_string(b"ssh-rsa") + _mpint(e) + _mpint(n)
+    private = struct.pack(">II", 7, 7) + public + _mpint(_huge_odd(bits)) + _ssh_string(b"")
+    blob = (
+        b"openssh-key-v1\x00"
+        + _ssh_string(b"none")
+        + _ssh_string(b"none")
+        + _ssh_string(b"")
+        + struct.pack(">I", 1)
+        + _ssh_string(public)
+        + _ssh_string(private)
+    )
+    return _pem("OPENSSH PRIVATE KEY", blob)
+
+
+def pkcs1_rsa_key(bits: int) -> str:
+    """A PKCS#1 RSA key structure with a `bits`-bit modulus (not a real key pair)."""
+    half = [_huge_odd(bits // 2) for _ in range(5)]
+    return _pem("RSA PRIVATE KEY", der_encode((0, _huge_odd(bits), 65537, _huge_odd(bits), *half)))
+
+
 def tunnel_body(listener: CountingListener, private_key: str) -> dict[str, Any]:
     tunnel = {
         "host": listener.host,
@@ -129,6 +165,29 @@ async def test_a_key_demanding_unaffordable_derivation_is_refused_at_once(
     assert took < 2, took
     assert counting_listener.accepted == 0  # refused before the bastion was contacted
     assert PASSPHRASE not in str(data)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: openssh_rsa_key(16384),
+        lambda: pkcs1_rsa_key(60000),
+        lambda: with_pbkdf2_iterations(pkcs8_key(), 2048).replace(
+            "-----END", "A" * 12000 + "\n-----END"
+        ),
+    ],
+    ids=["openssh-rsa-16384", "pkcs1-rsa-60000", "encrypted-oversized"],
+)
+async def test_an_rsa_key_too_large_to_load_affordably_is_refused_at_once(
+    tenant: Tenant, counting_listener: CountingListener, make: Any
+) -> None:
+    started = time.monotonic()
+    data = ok_data(await tenant.test_unsaved(tunnel_body(counting_listener, make())))
+    took = time.monotonic() - started
+    assert (data["error_code"], data["error_phase"]) == ("CONFIGURATION_ERROR", "ssh"), data
+    assert "RSA keys of at most 8192 bits" in data["error_message"], data
+    assert took < 2, took
+    assert counting_listener.accepted == 0
 
 
 async def test_an_affordable_but_slow_key_is_derived_off_the_event_loop(

@@ -7,6 +7,7 @@ import binascii
 import importlib.util
 import re
 import struct
+from typing import Any
 
 import asyncssh
 from asyncssh.asn1 import ASN1DecodeError, ObjectIdentifier, der_decode
@@ -24,7 +25,17 @@ _PKCS8_BLOCK = re.compile(
 MAX_BCRYPT_ROUNDS = 500  # ssh-keygen's default is 16; "-a 100" is the hardened advice
 MAX_PBKDF2_ITERATIONS = 5_000_000  # OpenSSL's default is 2048; OWASP's advice 600,000
 MAX_SCRYPT_BYTES = 256 * 1024 * 1024  # 128 * N * r (OpenSSL's default N=16384, r=8: 16 MiB)
+# Loading an RSA private key checks its primes: 6 s of CPU for an 8192-bit key here, roughly
+# eight times that per doubling, and a 64 KiB key text can hold a modulus of ~87,000 bits.
+MAX_RSA_BITS = 8192
+_MAX_ENCRYPTED_KEY_BYTES = 8 * 1024  # the DER of an encrypted 8192-bit key is ~5 KiB
 _PBKDF2 = "1.2.840.113549.1.5.12"
+_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN (?P<kind>[A-Z ]+)-----\n(?P<headers>(?:[A-Za-z-]+:.*\n)*)(?P<body>.*?)"
+    r"-----END (?P=kind)-----",
+    re.DOTALL,
+)
 _SCRYPT = "1.3.6.1.4.1.11591.4.11"
 _OPENSSH_BLOCK = re.compile(
     r"-----BEGIN OPENSSH PRIVATE KEY-----(?P<body>.*?)-----END OPENSSH PRIVATE KEY-----",
@@ -123,6 +134,70 @@ def _kdf_cost(node: object) -> str | None:
     return None
 
 
+def _rsa_bits(key_text: str) -> int | None:
+    """The modulus size of an RSA key, read from its structure without loading it.
+
+    None when it cannot be told without decrypting (then `_oversized_encrypted` bounds it).
+    """
+    match = _OPENSSH_BLOCK.search(key_text)
+    if match is not None:  # the public key travels unencrypted in the header
+        try:
+            blob = base64.b64decode("".join(match.group("body").split()), validate=True)
+            offset = len(_OPENSSH_MAGIC)
+            for _ in range(3):  # cipher name, KDF name, KDF options
+                (length,) = struct.unpack_from(">I", blob, offset)
+                offset += 4 + length
+            offset += 4  # number of keys
+            (length,) = struct.unpack_from(">I", blob, offset)
+            public = blob[offset + 4 : offset + 4 + length]
+            parts: list[bytes] = []
+            cursor = 0
+            for _ in range(3):  # key type, e, n
+                (length,) = struct.unpack_from(">I", public, cursor)
+                parts.append(public[cursor + 4 : cursor + 4 + length])
+                cursor += 4 + length
+        except (binascii.Error, ValueError, struct.error):
+            return None
+        return int.from_bytes(parts[2], "big").bit_length() if parts[0] == b"ssh-rsa" else None
+    match = _PEM_BLOCK.search(key_text)
+    if match is None or match.group("headers").strip():
+        return None  # not PEM, or legacy-encrypted PEM (Proc-Type headers)
+    try:
+        decoded: Any = der_decode(base64.b64decode("".join(match.group("body").split())))
+        if match.group("kind") == "RSA PRIVATE KEY":  # PKCS#1: (version, n, e, d, ...)
+            modulus = decoded[1]
+        elif match.group("kind") == "PRIVATE KEY":  # PKCS#8: (version, algorithm, key)
+            algorithm = decoded[1][0]
+            if not isinstance(algorithm, ObjectIdentifier) or str(algorithm) != _RSA_ENCRYPTION:
+                return None
+            inner: Any = der_decode(decoded[2])
+            modulus = inner[1]
+        else:
+            return None
+    except (ASN1DecodeError, binascii.Error, ValueError, TypeError, IndexError, KeyError):
+        return None
+    return modulus.bit_length() if isinstance(modulus, int) else None
+
+
+def _oversized_encrypted(key_text: str) -> bool:
+    """Whether an encrypted PEM body is larger than any key this service accepts."""
+    match = _PEM_BLOCK.search(key_text)
+    if match is None or "ENCRYPTED" not in match.group("kind") + match.group("headers"):
+        return False
+    return len("".join(match.group("body").split())) * 3 // 4 > _MAX_ENCRYPTED_KEY_BYTES
+
+
+def _refuse_costly_key(key_text: str) -> None:
+    bits = _rsa_bits(key_text)
+    if (bits is not None and bits > MAX_RSA_BITS) or _oversized_encrypted(key_text):
+        shown = f"a {bits}-bit RSA key" if bits is not None else "the key is too large"
+        raise _failure(
+            ErrorCode.CONFIGURATION_ERROR,
+            f"The private key is refused: {shown}; RSA keys of at most {MAX_RSA_BITS} bits "
+            "are accepted (loading larger ones costs minutes of CPU); use Ed25519 or ECDSA",
+        )
+
+
 def _refuse_costly_key_derivation(key_text: str) -> None:
     rounds = _openssh_bcrypt_rounds(key_text)
     if rounds is not None and rounds > MAX_BCRYPT_ROUNDS:
@@ -175,12 +250,13 @@ def _refuse_obvious_mistakes(key_text: str) -> None:
 def load_private_key(text: str, passphrase: str | None) -> asyncssh.SSHKey:
     """Import a private key (OpenSSH, PEM or PKCS#8), raising a classified ProbeFailure.
 
-    Fast except for encrypted keys, whose key derivation (bcrypt, PBKDF2, scrypt) costs real
-    CPU time by design: callers on an event loop should run those in a thread. A derivation
-    costlier than any test could afford is refused before it starts.
+    Costs real CPU time for encrypted keys (key derivation: bcrypt, PBKDF2, scrypt) and large
+    RSA keys (their primes are checked): callers on an event loop should run it in a thread.
+    A key costlier than any test could afford is refused before that work starts.
     """
     key_text = normalize_private_key(text)
     _refuse_obvious_mistakes(key_text)
+    _refuse_costly_key(key_text)
     encrypted = is_encrypted_private_key(key_text)
     if encrypted and not passphrase:
         raise _failure(

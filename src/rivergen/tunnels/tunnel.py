@@ -17,11 +17,7 @@ from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from rivergen.tunnels.forwarder import LocalForwarder
 from rivergen.tunnels.host_keys import HostKeyPin, fingerprint_of_key, parse_host_key_pin
-from rivergen.tunnels.keys import (
-    is_encrypted_private_key,
-    load_private_key,
-    normalize_private_key,
-)
+from rivergen.tunnels.keys import load_private_key
 from rivergen.tunnels.schemas import SshTunnelConfig
 
 # asyncssh logs every connection, auth step and channel at INFO (users, addresses, key
@@ -94,10 +90,9 @@ def _host_key_algs(pin: HostKeyPin | None) -> list[str]:
 async def _client_key(config: SshTunnelConfig) -> asyncssh.SSHKey:
     text = config.private_key or ""
     passphrase = config.private_key_passphrase or None
-    if passphrase and is_encrypted_private_key(normalize_private_key(text)):
-        # Key derivation (bcrypt, PBKDF2, scrypt) takes real CPU time; keep the loop free.
-        return await asyncio.to_thread(load_private_key, text, passphrase)
-    return load_private_key(text, passphrase)
+    # Key derivation (bcrypt, PBKDF2, scrypt) and the RSA prime checks take real CPU time
+    # (seconds for an 8192-bit RSA key): keep the event loop free.
+    return await asyncio.to_thread(load_private_key, text, passphrase)
 
 
 def _connect_options(
