@@ -22,6 +22,7 @@ bound for the request follows the call into the thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import math
@@ -197,9 +198,13 @@ class ProbePool:
         """
         with self._cond:
             if call.future.cancel():
-                # Still queued (workers mark a call running under this same lock): never run it.
-                self._queue.remove(call)
-                CALLS_QUEUED.dec()
+                # Not running (workers mark a call running under this same lock): never run it.
+                # asyncio may have cancelled the future already (wrap_future chains the
+                # cancellation), and a worker may then have popped it: only a queued call is
+                # still ours to remove.
+                with contextlib.suppress(ValueError):
+                    self._queue.remove(call)
+                    CALLS_QUEUED.dec()
                 return False
             if call.running and not call.finished:
                 call.overrunning = True
