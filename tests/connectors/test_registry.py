@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 
-from rivergen.connectors.base import Connector, EngineSpec
+from rivergen.connectors.base import ConnectionTarget, Connector, EngineSpec
 from rivergen.connectors.registry import ENGINES, driver_installed, resolve_engine
+from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 
 
 def test_engines_and_aliases() -> None:
@@ -41,3 +44,26 @@ def test_every_spec_is_complete(spec: EngineSpec) -> None:
 def test_missing_driver_is_reported() -> None:
     spec = dataclasses.replace(ENGINES["redis"], driver_module="rivergen_no_such_driver")
     assert not driver_installed(spec)
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("postgresql", "psycopg is not installed"),
+        ("mysql", "PyMySQL is not installed"),
+        ("mariadb", "PyMySQL is not installed"),
+        ("duckdb", "duckdb is not installed"),
+        ("redis", "redis-py is not installed"),
+    ],
+)
+def test_a_driver_that_fails_to_import_is_classified(
+    key: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = ENGINES[key]
+    monkeypatch.setitem(sys.modules, spec.driver_module, None)  # makes the import fail
+    # The import comes first: no socket or file is touched, so any target will do.
+    target = ConnectionTarget(host="127.0.0.1", port=1, path="/nonexistent.db")
+    with pytest.raises(ProbeFailure) as info:
+        spec.connector.probe(target, None, Deadline.after(5))
+    assert (info.value.code, info.value.phase) == (ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY)
+    assert info.value.message == message

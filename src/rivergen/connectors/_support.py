@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import functools
@@ -10,7 +11,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -84,6 +85,28 @@ class FileConnection(OptionsModel):
     """Fields of file engines: the database file, opened read-only."""
 
     path: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+@contextlib.contextmanager
+def driver_required(package: str) -> Iterator[None]:
+    """Turn a failed driver import inside the block into DRIVER_NOT_INSTALLED naming `package`."""
+    # A context manager rather than a function returning the module, so that the import
+    # statement stays in the connector and the driver keeps its static types.
+    try:
+        yield
+    except ImportError:
+        raise ProbeFailure(
+            ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY, f"{package} is not installed"
+        ) from None
+
+
+class KeywordGuarded:
+    """Base of connectors that refuse non-read keywords before sending a query."""
+
+    def __init__(self, *, check_keywords: bool = True) -> None:
+        # Tests switch the keyword guard off to prove that the engine's own read-only mode
+        # (transaction, session, read-only open) alone refuses writes.
+        self.check_keywords = check_keywords
 
 
 @functools.cache

@@ -13,9 +13,11 @@ from rivergen.connectors._alarms import Alarm, alarm_at
 from rivergen.connectors._support import (
     Clock,
     FileConnection,
+    KeywordGuarded,
     cell_text,
     check_database_file,
     clean_query,
+    driver_required,
     query_timeout,
     refuse_unless_read,
 )
@@ -87,24 +89,18 @@ def _query_failure(duck: Any, exc: Exception, deadline: Deadline, timer: Alarm) 
     return ProbeFailure(ErrorCode.QUERY_ERROR, Phase.QUERY, one_line(str(exc)))
 
 
-class DuckDBConnector:
-    """Tests a DuckDB file: open it read-only and run one read-only query."""
+class DuckDBConnector(KeywordGuarded):
+    """Tests a DuckDB file: open it read-only and run one read-only query.
 
-    def __init__(self, *, check_keywords: bool = True) -> None:
-        # Tests switch the keyword and statement-type guards off to prove that the read-only
-        # open alone refuses writes.
-        self.check_keywords = check_keywords
+    `check_keywords=False` switches the statement-type guard off as well as the keyword guard.
+    """
 
     def probe(
         self, target: ConnectionTarget, query: str | None, deadline: Deadline
     ) -> ConnectorResult:
         """Run one connection test against `target`."""
-        try:
+        with driver_required("duckdb"):
             import duckdb
-        except ImportError:
-            raise ProbeFailure(
-                ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY, "duckdb is not installed"
-            ) from None
         sql = clean_query(query, "SELECT 1")
         if self.check_keywords:
             refuse_unless_read(sql, _READ_KEYWORDS)

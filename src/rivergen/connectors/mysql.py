@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from rivergen.connectors._alarms import SocketWatchdog
 from rivergen.connectors._support import (
     Clock,
+    KeywordGuarded,
     NetworkConnection,
     Port,
     ShortText,
     cell_text,
     clean_query,
+    driver_required,
     open_tcp,
     query_timeout,
     refuse_unless_read,
@@ -138,24 +140,15 @@ def _failure(
     return ProbeFailure(code or default, phase, one_line(text, secrets))
 
 
-class MySQLConnector:
+class MySQLConnector(KeywordGuarded):
     """Tests a MySQL or MariaDB server: connect, report the version, run one read-only query."""
-
-    def __init__(self, *, check_keywords: bool = True) -> None:
-        # Tests switch the keyword guard off to prove that the read-only session alone
-        # refuses writes.
-        self.check_keywords = check_keywords
 
     def probe(
         self, target: ConnectionTarget, query: str | None, deadline: Deadline
     ) -> ConnectorResult:
         """Run one connection test against `target`."""
-        try:
+        with driver_required("PyMySQL"):
             import pymysql
-        except ImportError:
-            raise ProbeFailure(
-                ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY, "PyMySQL is not installed"
-            ) from None
         sql = clean_query(query, "SELECT 1")
         if _FILE_WRITE.search(sql):
             raise ProbeFailure(

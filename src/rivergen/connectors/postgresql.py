@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Literal
 from rivergen.connectors._alarms import SocketWatchdog
 from rivergen.connectors._support import (
     Clock,
+    KeywordGuarded,
     NetworkConnection,
     Port,
     ShortText,
     budget_text,
     cell_text,
     clean_query,
+    driver_required,
     endpoint,
     first_keyword,
     query_timeout,
@@ -242,24 +244,15 @@ def _query_failure(
     raise exc
 
 
-class PostgresConnector:
+class PostgresConnector(KeywordGuarded):
     """Tests a PostgreSQL server: connect, report the version, run one read-only query."""
-
-    def __init__(self, *, check_keywords: bool = True) -> None:
-        # Tests switch the keyword guard off to prove that the read-only transaction alone
-        # refuses writes.
-        self.check_keywords = check_keywords
 
     def probe(
         self, target: ConnectionTarget, query: str | None, deadline: Deadline
     ) -> ConnectorResult:
         """Run one connection test against `target`."""
-        try:
+        with driver_required("psycopg"):
             import psycopg
-        except ImportError:
-            raise ProbeFailure(
-                ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY, "psycopg is not installed"
-            ) from None
         sql = clean_query(query, SPEC.default_query)
         # A read-only transaction does not stop COPY ... TO PROGRAM / TO 'file': refuse always.
         if first_keyword(sql) == "COPY":

@@ -20,6 +20,7 @@ from rivergen.connectors._support import (
     NetworkConnection,
     Port,
     cell_text,
+    driver_required,
     open_tcp,
     query_timeout,
     resolve_address,
@@ -178,12 +179,8 @@ class RedisConnector:
         self, target: ConnectionTarget, query: str | None, deadline: Deadline
     ) -> ConnectorResult:
         """Run one connection test against `target`."""
-        try:
+        with driver_required("redis-py"):
             import redis
-        except ImportError:
-            raise ProbeFailure(
-                ErrorCode.DRIVER_NOT_INSTALLED, Phase.POLICY, "redis-py is not installed"
-            ) from None
         command = parse_command(query)
         try:
             db = int(target.database or 0)

@@ -10,6 +10,7 @@ from rivergen.connectors._alarms import Alarm, alarm_at
 from rivergen.connectors._support import (
     Clock,
     FileConnection,
+    KeywordGuarded,
     cell_text,
     check_database_file,
     clean_query,
@@ -87,13 +88,11 @@ def _failure(
     return ProbeFailure(code or default, phase, one_line(str(exc)))
 
 
-class SQLiteConnector:
-    """Tests an SQLite file: open it read-only and run one read-only query."""
+class SQLiteConnector(KeywordGuarded):
+    """Tests an SQLite file: open it read-only and run one read-only query.
 
-    def __init__(self, *, check_keywords: bool = True) -> None:
-        # Tests switch the keyword guard off to prove that the read-only open and the
-        # authorizer alone refuse writes.
-        self.check_keywords = check_keywords
+    With `check_keywords=False` the read-only open and the authorizer alone refuse writes.
+    """
 
     def probe(
         self, target: ConnectionTarget, query: str | None, deadline: Deadline
