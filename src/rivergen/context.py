@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from rivergen.datasources.service import DataSourceService
 from rivergen.health.scheduler import HealthScheduler, build_scheduler
 from rivergen.identity.service import AuthService, LoginThrottle
+from rivergen.identity.signed_in import SignedInCache
 from rivergen.identity.tokens import TokenCodec
 from rivergen.organizations.service import OrganizationService
 from rivergen.probing.pool import ProbePool
@@ -87,7 +88,8 @@ def build_context(settings: Settings) -> AppContext:
         per_account=SlidingWindow(settings.login_max_failures_per_account, window),
         per_client=SlidingWindow(settings.login_max_failures_per_client, window),
     )
-    auth = AuthService(sessions, codec, throttle, settings.refresh_token_ttl_seconds)
+    signed_in = SignedInCache(settings.auth_cache_seconds)
+    auth = AuthService(sessions, codec, throttle, settings.refresh_token_ttl_seconds, signed_in)
     box = SecretBox.from_setting(settings.secret_keys, settings.data_dir)
     data_sources = DataSourceService(
         sessions,
@@ -110,7 +112,7 @@ def build_context(settings: Settings) -> AppContext:
         sessions=sessions,
         codec=codec,
         auth=auth,
-        organizations=OrganizationService(sessions),
+        organizations=OrganizationService(sessions, signed_in),
         secret_box=box,
         data_sources=data_sources,
         pool=pool,

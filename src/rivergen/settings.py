@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     jwt_audience: str = "rivergen-api"
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86400)
     refresh_token_ttl_seconds: int = Field(default=14 * 86400, ge=60)
+    # How long a verified sign-in session (user and roles) is trusted without the store: a
+    # revocation or role change made by another server process takes effect within this time
+    # (this process forgets at once). 0 checks the store on every request.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_client: int = Field(default=20, ge=1)

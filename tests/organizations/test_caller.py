@@ -10,7 +10,8 @@ from rivergen.core.errors import Forbidden, NotFound
 from rivergen.identity import repository as users
 from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role, User
-from tests.fixtures.app import ADMIN_EMAIL, Api
+from rivergen.identity.signed_in import SignedIn
+from tests.fixtures.app import Api
 
 
 def make_caller(active: int = 1) -> Caller:
@@ -85,23 +86,23 @@ async def test_current_caller_reads_the_x_organization_id_header(api: Api) -> No
     assert second.status_code == 201, second.text
     second_id: int = second.json()["data"]["id"]
     context: AppContext = api.app.state.context
+    token = headers["Authorization"].removeprefix("Bearer ")
 
-    async with context.sessions() as session:
-        user = await users.get_user_by_email(session, ADMIN_EMAIL)
-        assert user is not None
-        default = await current_caller(user, session, None)
-        assert default.active_organization_id != second_id  # the first organization
-        assert set(default.roles) == {default.active_organization_id, second_id}
-        assert default.require(Role.OWNER) == default.active_organization_id
+    checked = await context.auth.signed_in(token)
+    default = await current_caller(checked, None)
+    assert default.active_organization_id != second_id  # the first organization
+    assert set(default.roles) == {default.active_organization_id, second_id}
+    assert default.require(Role.OWNER) == default.active_organization_id
 
-        chosen = await current_caller(user, session, str(second_id))
-        assert chosen.active_organization_id == second_id
-        assert chosen.require(Role.OWNER) == second_id
+    chosen = await current_caller(checked, str(second_id))
+    assert chosen.active_organization_id == second_id
+    assert chosen.require(Role.OWNER) == second_id
 
-        for value in ("999999", "abc", "", "1.5"):
-            with pytest.raises(NotFound):
-                await current_caller(user, session, value)
+    for value in ("999999", "abc", "", "1.5"):
+        with pytest.raises(NotFound):
+            await current_caller(checked, value)
 
+    async with context.sessions() as session, session.begin():
         stranger = await users.add_user(session, "stranger@example.com", "not-a-real-hash")
-        with pytest.raises(Forbidden, match=r"^User is not a member of any organization$"):
-            await current_caller(stranger, session, None)
+    with pytest.raises(Forbidden, match=r"^User is not a member of any organization$"):
+        await current_caller(SignedIn(user=stranger, roles={}), None)

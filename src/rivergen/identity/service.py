@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rivergen.audit.repository import add_event
 from rivergen.core.errors import RateLimited, Unauthorized
 from rivergen.identity import repository as users
-from rivergen.identity.models import User
+from rivergen.identity.models import Role, User
 from rivergen.identity.passwords import verify_password
 from rivergen.identity.schemas import MembershipOut, MeOut, TokenPair
+from rivergen.identity.signed_in import SignedIn, SignedInCache
 from rivergen.identity.tokens import (
     TokenCodec,
     new_refresh_token,
@@ -53,8 +54,10 @@ class AuthService:
         codec: TokenCodec,
         throttle: LoginThrottle,
         refresh_ttl_seconds: int,
+        signed_in: SignedInCache,
     ) -> None:
         self._sessions = sessions
+        self._signed_in = signed_in
         self._codec = codec
         self._throttle = throttle
         self._refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
@@ -131,6 +134,8 @@ class AuthService:
                 new_token, new_hash = new_refresh_token(session_id)
                 auth_session.refresh_token_hash = new_hash
                 return self._pair(auth_session.user_id, session_id, new_token)
+        # After the commit, so that no check that read the store before it is kept.
+        self._signed_in.forget_session(session_id)
         raise reused
 
     async def logout(self, refresh_token: str) -> None:
@@ -147,18 +152,31 @@ class AuthService:
             reused = not same_hash(auth_session.refresh_token_hash, token_hash)
             reason = "reuse_detected" if reused else "logout"
             await users.revoke_auth_session(session, session_id, reason, utcnow())
+        self._signed_in.forget_session(session_id)
         if reused:
             raise Unauthorized("The refresh token was already used; the session is revoked")
 
-    async def authenticate(self, session: AsyncSession, access_token: str) -> User:
-        """The user behind a valid access token whose session is still open."""
+    async def signed_in(self, access_token: str) -> SignedIn:
+        """The user and roles behind a valid access token whose session is still open."""
         claims = self._codec.decode(access_token)
-        user = await users.active_user_in_session(
-            session, claims.user_id, claims.session_id, utcnow()
+        cached = self._signed_in.get(claims.session_id, claims.user_id)
+        if cached is not None:
+            return cached
+        generation = self._signed_in.generation
+        async with self._sessions() as session:
+            user = await users.active_user_in_session(
+                session, claims.user_id, claims.session_id, utcnow()
+            )
+            if user is None:
+                raise Unauthorized("The access token is no longer valid")
+            memberships = await orgs.memberships_of(session, user.id)
+            # Ends the read transaction and returns the connection in one step.
+            await session.commit()
+        checked = SignedIn(
+            user=user, roles={m.organization_id: Role(m.role) for m, _ in memberships}
         )
-        if user is None:
-            raise Unauthorized("The access token is no longer valid")
-        return user
+        self._signed_in.put(claims.session_id, checked, generation)
+        return checked
 
     async def me(self, session: AsyncSession, user: User) -> MeOut:
         """The user with their organizations and roles."""

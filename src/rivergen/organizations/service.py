@@ -12,6 +12,7 @@ from rivergen.core.errors import Conflict, Forbidden, NotFound
 from rivergen.identity import repository as users
 from rivergen.identity.models import Role, User
 from rivergen.identity.passwords import hash_password
+from rivergen.identity.signed_in import SignedInCache
 from rivergen.organizations import repository as orgs
 from rivergen.organizations.schemas import MemberOut, OrganizationOut
 
@@ -19,8 +20,12 @@ from rivergen.organizations.schemas import MemberOut, OrganizationOut
 class OrganizationService:
     """Creates organizations and manages who belongs to them with which role."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], signed_in: SignedInCache
+    ) -> None:
         self._sessions = sessions
+        # Every membership change makes this process forget the member's verified sessions.
+        self._signed_in = signed_in
 
     async def create(self, user: User, name: str) -> OrganizationOut:
         """Create an organization owned by `user`."""
@@ -38,6 +43,7 @@ class OrganizationService:
                 )
         except IntegrityError:
             raise Conflict("An organization with this name already exists") from None
+        self._signed_in.forget_user(user.id)
         return OrganizationOut(
             id=organization.id,
             name=organization.name,
@@ -90,6 +96,7 @@ class OrganizationService:
                 target_id=user.id,
                 details={"role": role.value},
             )
+        self._signed_in.forget_user(user.id)
         return _member_out(role.value, user, membership.created_at)
 
     async def change_role(
@@ -116,6 +123,7 @@ class OrganizationService:
                 target_id=user_id,
                 details={"role": role.value},
             )
+        self._signed_in.forget_user(user_id)
         return _member_out(role.value, user, membership.created_at)
 
     async def remove_member(
@@ -139,6 +147,7 @@ class OrganizationService:
                 target_type="user",
                 target_id=user_id,
             )
+        self._signed_in.forget_user(user_id)
 
     async def bootstrap(self, email: str, password: str, organization_name: str) -> bool:
         """On an empty store, create the first organization and its owner; never overwrites."""
