@@ -6,7 +6,6 @@ import base64
 import hashlib
 import os
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from rivergen.security.crypto import (
     load_or_create_keys,
     parse_keys,
 )
+from tests.fixtures.threads import run_at_once
 
 OLD_KEY = generate_key()
 NEW_KEY = generate_key()
@@ -194,23 +194,7 @@ def test_bad_key_file_names_file_not_key(tmp_path: Path) -> None:
 
 
 def test_concurrent_creation_agrees_on_one_key(tmp_path: Path) -> None:
-    results: list[list[str]] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
-
-    def load() -> None:
-        barrier.wait()
-        try:
-            results.append(load_or_create_keys(None, tmp_path))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=load) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    results = run_at_once(lambda: load_or_create_keys(None, tmp_path), 8)
     assert len(results) == 8
     assert all(r == results[0] for r in results)
     assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE_NAME]

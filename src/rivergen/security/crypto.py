@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
-import os
-import secrets
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
 from cryptography.fernet import Fernet, InvalidToken
+
+from rivergen.security.keyfile import create_private_file
 
 __all__ = [
     "KEY_FILE_NAME",
@@ -105,43 +104,6 @@ def _read_key_file(path: Path) -> list[str]:
     return keys
 
 
-def _write_exclusive(path: Path, content: bytes) -> None:
-    """Create `path` with mode 0600 and write `content`; FileExistsError when it already exists."""
-    # O_EXCL makes creation atomic and mode 0o600 is applied at creation, so the file is never
-    # readable by others even for an instant; fchmod covers an unusual umask that removes owner
-    # bits.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, content)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _create_key_file(path: Path) -> bool:
-    """Create the key file holding a fresh key; return False when another process won the race."""
-    content = (generate_key() + "\n").encode("ascii")
-    # Write a private temporary file first and hard-link it into place: the link either
-    # appears complete or not at all, so a concurrent reader never sees an empty key file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    _write_exclusive(tmp, content)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    except OSError:
-        # Some file systems have no hard links; fall back to exclusive creation in place.
-        try:
-            _write_exclusive(path, content)
-        except FileExistsError:
-            return False
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return True
-
-
 def load_or_create_keys(setting_value: str | None, data_dir: Path) -> list[str]:
     """Return the keys (newest first) from the setting, else from or into `data_dir/secret.key`."""
     if setting_value and setting_value.strip():
@@ -149,7 +111,7 @@ def load_or_create_keys(setting_value: str | None, data_dir: Path) -> list[str]:
     path = data_dir / KEY_FILE_NAME
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if _create_key_file(path):
+        if create_private_file(path, (generate_key() + "\n").encode("ascii")):
             _log.warning(
                 "generated_secret_key_file",
                 path=str(path),
