@@ -162,7 +162,7 @@ async def test_healthz_and_readyz(api: Api) -> None:
     assert response.json()["data"] == {"status": "ready", "store": STORE_KIND}
 
 
-async def test_readyz_is_service_busy_when_the_store_does_not_answer(
+async def test_readyz_is_service_unavailable_when_the_store_does_not_answer(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def unreachable(_engine: object) -> None:
@@ -170,7 +170,7 @@ async def test_readyz_is_service_busy_when_the_store_does_not_answer(
 
     monkeypatch.setattr("rivergen.api.system.ping", unreachable)
     response = await api.client.get("/readyz")
-    assert_envelope(response, 503, "SERVICE_BUSY")
+    assert_envelope(response, 503, "SERVICE_UNAVAILABLE")
     assert int(response.headers["retry-after"]) >= 1
     assert FAKE_SECRET not in response.text
     assert (await api.client.get("/healthz")).status_code == 200

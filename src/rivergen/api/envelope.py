@@ -68,6 +68,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Validation error",
         429: "Rate limited (see Retry-After)",
         500: "Internal error",
-        503: "Service busy (see Retry-After)",
+        503: "Service busy, or the metadata store unreachable (see Retry-After)",
     }
     return {s: {"model": ErrorEnvelope, "description": descriptions[s]} for s in statuses}

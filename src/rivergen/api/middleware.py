@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: a request id per request, an access log line, and a last-resort 500."""
+"""Pure ASGI middleware: a request id per request, an access log line, and a last-resort 500
+(503 when the metadata store cannot be reached)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rivergen.api.envelope import error_response
+from rivergen.api.store_outage import describe, store_unreachable, unavailable
+from rivergen.core.errors import STATUS_BY_CODE
 
 log = structlog.get_logger("rivergen.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -46,16 +49,23 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            # The trace goes to the log (scrubbed by the logging pipeline), never to the client.
-            log.exception("unhandled_error", path=scope.get("path"))
-            if not response_started:
+        except Exception as exc:
+            details = {"request_id": request_id}
+            if store_unreachable(exc):
+                # An outage, not a bug: one line an operator can alert on, no trace.
+                log.warning("store_unreachable", path=scope.get("path"), error=describe(exc))
+                error = unavailable(details)
+                headers = {"Retry-After": str(error.retry_after)}
                 response = error_response(
-                    500,
-                    "INTERNAL_ERROR",
-                    "An internal error occurred",
-                    {"request_id": request_id},
+                    STATUS_BY_CODE[error.code], error.code, error.message, details, headers
                 )
+            else:
+                # The trace goes to the log (scrubbed by the logging pipeline), never the client.
+                log.exception("unhandled_error", path=scope.get("path"))
+                response = error_response(
+                    500, "INTERNAL_ERROR", "An internal error occurred", details
+                )
+            if not response_started:
                 await response(scope, receive, send_with_id)
         finally:
             log.info(

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rivergen.api.deps import Context
 from rivergen.api.envelope import Envelope, error_responses, ok
-from rivergen.core.errors import ServiceBusy
+from rivergen.api.store_outage import unavailable
 from rivergen.store.session import ping
 
 router = APIRouter(tags=["system"])
@@ -30,7 +30,7 @@ async def readyz(context: Context) -> dict[str, Any]:
         await ping(context.engine)
     except Exception as exc:
         log.warning("store_not_ready", error=type(exc).__name__)
-        raise ServiceBusy("The metadata store is not reachable", retry_after=5) from None
+        raise unavailable() from None
     return ok({"status": "ready", "store": context.engine.dialect.name}, "ready")
 
 

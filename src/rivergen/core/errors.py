@@ -70,6 +70,12 @@ class ServiceBusy(ServiceError):
     code = "SERVICE_BUSY"
 
 
+class ServiceUnavailable(ServiceError):
+    """A dependency of every request (the metadata store) cannot be reached; try again later."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
 STATUS_BY_CODE: dict[str, int] = {
     "BAD_REQUEST": 400,
     "UNAUTHORIZED": 401,
@@ -81,4 +87,5 @@ STATUS_BY_CODE: dict[str, int] = {
     "RATE_LIMITED": 429,
     "INTERNAL_ERROR": 500,
     "SERVICE_BUSY": 503,
+    "SERVICE_UNAVAILABLE": 503,
 }

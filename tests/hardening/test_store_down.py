@@ -1,0 +1,78 @@
+"""A stopped PostgreSQL metadata store (a private cluster, really stopped): every request that
+needs it answers 503 SERVICE_UNAVAILABLE with Retry-After and the error envelope, without a
+trace or a detail of the store, logs one warning line, and the service serves again once the
+store is back."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import anyio
+import pytest
+
+from rivergen.app import create_app
+from rivergen.settings import Settings
+from tests.fixtures.app import ADMIN_EMAIL, ADMIN_PASSWORD, start_api
+from tests.fixtures.hardening import (
+    AUDIT_EVENTS,
+    DATA_SOURCES,
+    PrivatePostgres,
+    error_of,
+    ok_data,
+    sign_in_owner,
+)
+
+pytestmark = pytest.mark.anyio
+
+LOGIN = "/api/v1/auth/login"
+
+
+async def test_requests_answer_503_with_retry_after_while_the_store_is_stopped(
+    postgres_store: tuple[PrivatePostgres, Settings], production_logging: io.StringIO
+) -> None:
+    store, settings = postgres_store
+    async for api in start_api(create_app(settings)):
+        tenant = await sign_in_owner(api)
+        headers = tenant.owner.headers
+        await anyio.to_thread.run_sync(store.stop, "immediate")
+
+        requests: list[tuple[str, str, dict[str, str] | None, Any]] = [
+            ("GET", DATA_SOURCES, headers, None),
+            ("GET", AUDIT_EVENTS, headers, None),
+            ("POST", LOGIN, None, {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+            ("GET", "/readyz", None, None),
+        ]
+        for method, url, request_headers, body in requests:
+            response = await api.client.request(method, url, headers=request_headers, json=body)
+            error = error_of(response, 503, "SERVICE_UNAVAILABLE")
+            assert response.headers["content-type"].startswith("application/json")
+            assert set(error) == {"code", "message", "details"}
+            assert "try again later" in error["message"]
+            assert int(response.headers["retry-after"]) >= 1, url
+            if url != "/readyz":  # the readiness probe is not a request anyone reports
+                assert error["details"] == {"request_id": response.headers["x-request-id"]}
+            for leak in (
+                "Traceback", 'File "', "psycopg", "OperationalError", "sqlalchemy",
+                "Connection refused", str(store.port), ADMIN_PASSWORD,
+            ):  # fmt: skip
+                assert leak not in response.text, (url, leak)
+
+        # Still answering without the store: liveness is not readiness.
+        assert (await api.client.get("/healthz")).status_code == 200
+
+        log = production_logging.getvalue()
+        outage_lines = [line for line in log.splitlines() if "store_unreachable" in line]
+        assert len(outage_lines) == 3, log  # one per request; /readyz logs its own line
+        assert all("Connection refused" in line for line in outage_lines), outage_lines
+        assert "unhandled_error" not in log
+        assert "Traceback" not in log
+
+        await anyio.to_thread.run_sync(store.start)
+        # Pooled connections are checked before use: the first requests may still meet
+        # the outage while the pool refills; within seconds, everything answers again.
+        with anyio.fail_after(10):
+            while (await api.client.get(DATA_SOURCES, headers=headers)).status_code != 200:
+                await anyio.sleep(0.1)
+        assert ok_data(await api.client.get("/readyz"))["status"] == "ready"
+        assert await api.headers_for()  # sign-in reads and writes the store again
