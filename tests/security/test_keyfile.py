@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import errno
 import os
-import resource
 import secrets
-import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,18 +26,20 @@ def umask(request: pytest.FixtureRequest) -> Iterator[None]:
         os.umask(previous)
 
 
-@pytest.fixture
-def file_size_limit() -> Iterator[int]:
-    """Writes past 16 bytes fail with EFBIG, as on a full disk: a real failure mid-write."""
-    limit = 16
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a core dump
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield limit
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, previous)
+# A real failure mid-write: writes past 16 bytes fail with EFBIG, as on a full disk. In a child
+# process, because the limit applies to every file the process writes (pytest's capture too).
+_FAILING_WRITE = """
+import errno, resource, signal, sys
+from pathlib import Path
+from rivergen.security.keyfile import create_private_file
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a core dump
+resource.setrlimit(resource.RLIMIT_FSIZE, (16, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    create_private_file(Path(sys.argv[1]), b"x" * 64)
+except OSError as exc:
+    sys.exit(0 if exc.errno == errno.EFBIG else 3)
+sys.exit(4)
+"""
 
 
 @pytest.mark.usefixtures("umask")
@@ -60,11 +61,16 @@ def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [path]
 
 
-def test_a_failed_write_leaves_no_file(tmp_path: Path, file_size_limit: int) -> None:
+def test_a_failed_write_leaves_no_file(tmp_path: Path) -> None:
     path = tmp_path / "secret"
-    with pytest.raises(OSError, match=os.strerror(errno.EFBIG)) as info:
-        create_private_file(path, b"x" * (file_size_limit * 4))
-    assert info.value.errno == errno.EFBIG
+    child = subprocess.run(
+        [sys.executable, "-c", _FAILING_WRITE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == 0, f"exit {child.returncode}: {child.stderr}"  # EFBIG was raised
     assert list(tmp_path.iterdir()) == []  # neither the file nor a partial temporary one
 
 
