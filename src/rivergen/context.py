@@ -56,6 +56,8 @@ class AppContext:
         if self.scheduler is not None:
             await self.scheduler.close()
             self.scheduler = None
+        # Answered tests whose outcome is still being written: nothing answered is lost.
+        await self.tests.recorder.close()
         # Waiting would hold shutdown hostage to a hung driver call; its thread is a daemon.
         self.pool.shutdown(wait=False)
         await self.engine.dispose()

@@ -62,7 +62,8 @@ async def all_events(
 
 
 async def stored_events(tenant: Tenant) -> list[AuditEvent]:
-    """Every audit event in the store, oldest first."""
+    """Every audit event in the store, oldest first, once answered tests are written."""
+    await context_of(tenant.api).tests.settled()
     async with context_of(tenant.api).sessions() as session:
         return list((await session.scalars(select(AuditEvent).order_by(AuditEvent.id))).all())
 

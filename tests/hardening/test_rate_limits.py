@@ -58,6 +58,7 @@ def assert_rate_limited(response: httpx.Response) -> int:
 
 
 async def count(tenant: Tenant, model: Any) -> int:
+    await context_of(tenant.api).tests.settled()  # answered tests are written just after
     async with context_of(tenant.api).sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 

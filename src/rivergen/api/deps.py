@@ -32,6 +32,9 @@ Context = Annotated[AppContext, Depends(get_context)]
 
 async def db_session(context: Context) -> AsyncIterator[AsyncSession]:
     """One store session per request; services open their own transactions on it."""
+    # Test outcomes are written just after their answer: a read issued after an answer
+    # waits for that write (a few ms at most), so a client always reads its own test.
+    await context.tests.settled()
     async with context.sessions() as session:
         yield session
 

@@ -6,7 +6,6 @@ import asyncio
 import time
 from datetime import datetime
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.audit.repository import add_event
@@ -15,22 +14,16 @@ from rivergen.core.errors import RateLimited, ServiceBusy
 from rivergen.datasources import repository as data_source_rows
 from rivergen.datasources.config import SourceConfig
 from rivergen.datasources.service import DataSourceService
-from rivergen.health.models import HealthRecord
-from rivergen.health.repository import add_record
 from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role
 from rivergen.probing.metrics import TEST_SECONDS, TESTS
 from rivergen.probing.pool import PoolBusy
+from rivergen.probing.recorder import Outcome, ResultRecorder
 from rivergen.probing.runner import Prober, ProbeResult
 from rivergen.probing.schemas import TestRequest, TestResultOut, UnsavedTestRequest
 from rivergen.probing.single_flight import SingleFlight
 from rivergen.security.throttle import SlidingWindow
 
-log = structlog.get_logger(__name__)
-# After the probe, the answer waits for the store at least this long, and otherwise until the
-# deadline plus the slack, so that it still leaves within timeout_seconds + 1 s.
-_MIN_RECORD_WAIT = 0.2
-_RECORD_SLACK = 0.6
 # The data source's updated_at is part of the key: a test asked for after a change must not
 # join a probe of the configuration before it.
 FlightKey = tuple[int, str | None, int, datetime]
@@ -69,8 +62,7 @@ class ConnectionTestService:
         self.prober = prober
         self._limits = limits
         self._flights: SingleFlight[FlightKey, ProbeResult] = SingleFlight()
-        # Writes of results still going on after their answer left (see probe_and_record).
-        self._background: set[asyncio.Future[None]] = set()
+        self.recorder = ResultRecorder(sessions, data_sources)
 
     async def test_saved(
         self, caller: Caller, data_source_id: int, body: TestRequest, deadline: Deadline
@@ -95,6 +87,7 @@ class ConnectionTestService:
                 deadline,
                 trigger="manual",
                 user_id=user_id,
+                wait_for_record=False,
             ),
         )
         return to_out(data_source_id, result)
@@ -161,74 +154,25 @@ class ConnectionTestService:
         deadline: Deadline,
         trigger: str,
         user_id: int | None,
+        *,
+        wait_for_record: bool = True,
     ) -> ProbeResult:
         """Probe, then update the data source and append a health record in one transaction.
 
-        The answer does not wait for a slow store past the deadline (plus a margin): the write
-        goes on in the background and the result is returned.
+        Without `wait_for_record` the result returns as soon as the probe ends and the write
+        follows (see ResultRecorder); readers of what it writes wait for it.
         """
         result = await self._probe(config, query, deadline, trigger)
-        writing = asyncio.ensure_future(
-            self.record(data_source_id, result, trigger, user_id, tested=config)
+        written = self.recorder.submit(
+            Outcome(data_source_id, result, trigger, user_id, tested=config)
         )
-        try:
-            await asyncio.wait_for(
-                asyncio.shield(writing), max(_MIN_RECORD_WAIT, deadline.remaining() + _RECORD_SLACK)
-            )
-        except TimeoutError:
-            log.warning("test_record_slow", data_source_id=data_source_id)
-            self._background.add(writing)
-            writing.add_done_callback(self._background.discard)
+        if wait_for_record:
+            await asyncio.shield(written)
         return result
 
-    async def record(
-        self,
-        data_source_id: int,
-        result: ProbeResult,
-        trigger: str,
-        user_id: int | None,
-        tested: SourceConfig | None = None,
-    ) -> None:
-        """Write a test's outcome: status and timestamps, a health record, an audit event.
-
-        With `tested`, nothing is written when the data source no longer has that configuration:
-        a change while the test ran reset its status, and the result is not about the new one.
-        """
-        async with self._sessions() as session, session.begin():
-            row = await data_source_rows.get_any(session, data_source_id)
-            if row is None:
-                return  # deleted while the test ran: nothing to record against
-            if tested is not None and self._data_sources.decrypted_config(row) != tested:
-                log.info("test_result_outdated", data_source_id=data_source_id, trigger=trigger)
-                return
-            row.status = "active" if result.connection_successful else "failed"
-            row.last_tested_at = result.tested_at
-            row.last_error_code = None if result.error_code is None else str(result.error_code)
-            row.last_error_message = result.error_message
-            row.last_error_phase = None if result.error_phase is None else str(result.error_phase)
-            if result.connection_successful:
-                row.last_connected_at = result.tested_at
-                row.last_response_time_ms = result.response_time_ms
-                row.database_version = result.database_version
-            if result.ssh_host_key_fingerprint:
-                row.ssh_host_key_fingerprint = result.ssh_host_key_fingerprint
-            # The audit event is added first so that add_record's flush writes all three rows
-            # in one unit of work, leaving nothing to flush at commit (~0.3 ms less per test).
-            if trigger == "manual":
-                await add_event(
-                    session,
-                    "data_source.test",
-                    organization_id=row.organization_id,
-                    actor_user_id=user_id,
-                    target_type="data_source",
-                    target_id=data_source_id,
-                    outcome="success" if result.connection_successful else "failure",
-                    details={"error_code": row.last_error_code},
-                )
-            await add_record(
-                session,
-                _health_record(row.organization_id, data_source_id, result, trigger, user_id),
-            )
+    async def settled(self) -> None:
+        """Wait until the outcome of every test answered so far is written."""
+        await self.recorder.settled()
 
 
 def _destination(config: SourceConfig) -> str:
@@ -241,29 +185,6 @@ def _destination(config: SourceConfig) -> str:
     if config.ssh_tunnel is not None:
         where += f" via {config.ssh_tunnel.host}:{config.ssh_tunnel.port}"
     return where
-
-
-def _health_record(
-    organization_id: int,
-    data_source_id: int,
-    result: ProbeResult,
-    trigger: str,
-    user_id: int | None,
-) -> HealthRecord:
-    return HealthRecord(
-        data_source_id=data_source_id,
-        organization_id=organization_id,
-        tested_at=result.tested_at,
-        connection_successful=result.connection_successful,
-        response_time_ms=result.response_time_ms,
-        error_code=None if result.error_code is None else str(result.error_code),
-        error_message=result.error_message,
-        error_phase=None if result.error_phase is None else str(result.error_phase),
-        ssh_tunnel_established=result.ssh_tunnel_established,
-        database_version=result.database_version,
-        triggered_by=trigger,
-        user_id=user_id,
-    )
 
 
 def to_out(data_source_id: int | None, result: ProbeResult) -> TestResultOut:

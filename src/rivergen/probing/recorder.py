@@ -1,0 +1,167 @@
+"""Writing test outcomes after the answer: status and timestamps, health record, audit event."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from rivergen.audit.repository import add_event
+from rivergen.datasources import repository as data_source_rows
+from rivergen.datasources.config import SourceConfig
+from rivergen.datasources.service import DataSourceService
+from rivergen.health.models import HealthRecord
+from rivergen.health.repository import add_record
+from rivergen.probing.runner import ProbeResult
+
+log = structlog.get_logger(__name__)
+# A reader waits at most this long for outstanding writes, then reads what is there.
+_SETTLE_LIMIT_SECONDS = 10.0
+
+
+def _new_future() -> asyncio.Future[None]:
+    return asyncio.get_running_loop().create_future()
+
+
+@dataclass
+class Outcome:
+    """A finished test to write; `tested` is the configuration that was probed."""
+
+    data_source_id: int
+    result: ProbeResult
+    trigger: str
+    user_id: int | None
+    tested: SourceConfig | None
+    written: asyncio.Future[None] = field(default_factory=_new_future)
+
+
+class ResultRecorder:
+    """One writer task that writes outcomes in arrival order, a batch per transaction.
+
+    The answer of a test does not wait for the store: the probe's result is final when the
+    probe ends, and writing it costs as much as the rest of the request. Readers of what a test
+    writes (a data source, its health, the audit log) call `settled` first, so a client that
+    reads after its answer sees the outcome; concurrent tests share one commit.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], data_sources: DataSourceService
+    ) -> None:
+        self._sessions = sessions
+        self._data_sources = data_sources
+        self._queue: list[Outcome] = []
+        self._pending: set[asyncio.Future[None]] = set()
+        self._wakeup: asyncio.Event | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    def submit(self, outcome: Outcome) -> asyncio.Future[None]:
+        """Queue an outcome; the future is done once it is written (or failed, logged)."""
+        if self._writer is None or self._writer.done():
+            self._wakeup = asyncio.Event()
+            self._writer = asyncio.create_task(self._run(self._wakeup), name="result-recorder")
+        assert self._wakeup is not None
+        self._queue.append(outcome)
+        self._pending.add(outcome.written)
+        outcome.written.add_done_callback(self._pending.discard)
+        self._wakeup.set()
+        return outcome.written
+
+    async def settled(self, limit_seconds: float = _SETTLE_LIMIT_SECONDS) -> None:
+        """Wait (at most `limit_seconds`) until every outcome submitted so far is written."""
+        if self._pending:
+            await asyncio.wait(list(self._pending), timeout=limit_seconds)
+
+    async def close(self, limit_seconds: float = _SETTLE_LIMIT_SECONDS) -> None:
+        """Write what is queued, then stop the writer."""
+        await self.settled(limit_seconds)
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._writer = None
+
+    async def _run(self, wakeup: asyncio.Event) -> None:
+        while True:
+            await wakeup.wait()
+            wakeup.clear()
+            batch, self._queue = self._queue, []
+            if batch:
+                await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[Outcome]) -> None:
+        try:
+            await self.write(batch)
+        except Exception:
+            if len(batch) > 1:
+                # One bad outcome must not cost the others theirs: write them one by one.
+                for outcome in batch:
+                    await self._write_batch([outcome])
+                return
+            log.exception("test_record_failed", data_source_id=batch[0].data_source_id)
+        for outcome in batch:
+            if not outcome.written.done():
+                outcome.written.set_result(None)
+
+    async def write(self, outcomes: Sequence[Outcome]) -> None:
+        """Write outcomes in one transaction (raises on store errors)."""
+        async with self._sessions() as session, session.begin():
+            for outcome in outcomes:
+                await self._apply(session, outcome)
+
+    async def _apply(self, session: AsyncSession, outcome: Outcome) -> None:
+        # With `tested`, nothing is written when the data source no longer has that
+        # configuration: a change while the test ran reset its status, and the result is not
+        # about the new one.
+        data_source_id, result = outcome.data_source_id, outcome.result
+        row = await data_source_rows.get_any(session, data_source_id)
+        if row is None:
+            return  # deleted while the test ran: nothing to record against
+        tested = outcome.tested
+        if tested is not None and self._data_sources.decrypted_config(row) != tested:
+            log.info("test_result_outdated", data_source_id=data_source_id)
+            return
+        row.status = "active" if result.connection_successful else "failed"
+        row.last_tested_at = result.tested_at
+        row.last_error_code = None if result.error_code is None else str(result.error_code)
+        row.last_error_message = result.error_message
+        row.last_error_phase = None if result.error_phase is None else str(result.error_phase)
+        if result.connection_successful:
+            row.last_connected_at = result.tested_at
+            row.last_response_time_ms = result.response_time_ms
+            row.database_version = result.database_version
+        if result.ssh_host_key_fingerprint:
+            row.ssh_host_key_fingerprint = result.ssh_host_key_fingerprint
+        # The audit event is added first so that add_record's flush writes all three rows in
+        # one unit of work, leaving nothing to flush at commit.
+        if outcome.trigger == "manual":
+            await add_event(
+                session,
+                "data_source.test",
+                organization_id=row.organization_id,
+                actor_user_id=outcome.user_id,
+                target_type="data_source",
+                target_id=data_source_id,
+                outcome="success" if result.connection_successful else "failure",
+                details={"error_code": row.last_error_code},
+            )
+        await add_record(session, _health_record(row.organization_id, outcome))
+
+
+def _health_record(organization_id: int, outcome: Outcome) -> HealthRecord:
+    result = outcome.result
+    return HealthRecord(
+        data_source_id=outcome.data_source_id,
+        organization_id=organization_id,
+        tested_at=result.tested_at,
+        connection_successful=result.connection_successful,
+        response_time_ms=result.response_time_ms,
+        error_code=None if result.error_code is None else str(result.error_code),
+        error_message=result.error_message,
+        error_phase=None if result.error_phase is None else str(result.error_phase),
+        ssh_tunnel_established=result.ssh_tunnel_established,
+        database_version=result.database_version,
+        triggered_by=outcome.trigger,
+        user_id=outcome.user_id,
+    )
