@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select
@@ -95,3 +95,9 @@ async def all_with_secrets(session: AsyncSession, after_id: int, batch: int) -> 
 async def get_any(session: AsyncSession, data_source_id: int) -> DataSource | None:
     """A data source whatever its organization: only for internal jobs that already authorized."""
     return await session.get(DataSource, data_source_id, with_for_update=True)
+
+
+async def get_many_any(session: AsyncSession, ids: Iterable[int]) -> dict[int, DataSource]:
+    """Data sources by id whatever their organization, locked: for internal jobs (see get_any)."""
+    query = select(DataSource).where(DataSource.id.in_(set(ids))).with_for_update()
+    return {row.id: row for row in (await session.scalars(query)).all()}

@@ -32,6 +32,7 @@ Claims (`claim_due`) are shared by the in-process scheduler and the Celery dispa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,7 +66,12 @@ _UNCHANGED = DataSource.updated_at
 
 async def add_record(session: AsyncSession, record: HealthRecord) -> None:
     """Append a health record in the caller's transaction."""
-    session.add(record)
+    await add_records(session, [record])
+
+
+async def add_records(session: AsyncSession, records: Sequence[HealthRecord]) -> None:
+    """Append health records in the caller's transaction, in one flush."""
+    session.add_all(records)
     await session.flush()
 
 

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rivergen.audit.repository import add_event
 from rivergen.datasources import repository as data_source_rows
 from rivergen.datasources.config import SourceConfig
+from rivergen.datasources.models import DataSource
 from rivergen.datasources.service import DataSourceService
 from rivergen.health.models import HealthRecord
-from rivergen.health.repository import add_record
+from rivergen.health.repository import add_records
 from rivergen.probing.runner import ProbeResult
 
 log = structlog.get_logger(__name__)
@@ -107,21 +108,30 @@ class ResultRecorder:
     async def write(self, outcomes: Sequence[Outcome]) -> None:
         """Write outcomes in one transaction (raises on store errors)."""
         async with self._sessions() as session, session.begin():
+            rows = await data_source_rows.get_many_any(
+                session, (outcome.data_source_id for outcome in outcomes)
+            )
+            records = []
             for outcome in outcomes:
-                await self._apply(session, outcome)
+                row = rows.get(outcome.data_source_id)
+                if row is not None and self._still_tested(row, outcome):
+                    records.append(await self._apply(session, row, outcome))
+            # The audit events and the status updates go in the same flush as the records.
+            await add_records(session, records)
 
-    async def _apply(self, session: AsyncSession, outcome: Outcome) -> None:
-        # With `tested`, nothing is written when the data source no longer has that
-        # configuration: a change while the test ran reset its status, and the result is not
-        # about the new one.
-        data_source_id, result = outcome.data_source_id, outcome.result
-        row = await data_source_rows.get_any(session, data_source_id)
-        if row is None:
-            return  # deleted while the test ran: nothing to record against
+    def _still_tested(self, row: DataSource, outcome: Outcome) -> bool:
+        # A change while the test ran reset the status, and the result is not about the new
+        # configuration: nothing is written. (A deleted source has no row: nothing either.)
         tested = outcome.tested
         if tested is not None and self._data_sources.decrypted_config(row) != tested:
-            log.info("test_result_outdated", data_source_id=data_source_id)
-            return
+            log.info("test_result_outdated", data_source_id=outcome.data_source_id)
+            return False
+        return True
+
+    async def _apply(
+        self, session: AsyncSession, row: DataSource, outcome: Outcome
+    ) -> HealthRecord:
+        result = outcome.result
         row.status = "active" if result.connection_successful else "failed"
         row.last_tested_at = result.tested_at
         row.last_error_code = None if result.error_code is None else str(result.error_code)
@@ -133,8 +143,6 @@ class ResultRecorder:
             row.database_version = result.database_version
         if result.ssh_host_key_fingerprint:
             row.ssh_host_key_fingerprint = result.ssh_host_key_fingerprint
-        # The audit event is added first so that add_record's flush writes all three rows in
-        # one unit of work, leaving nothing to flush at commit.
         if outcome.trigger == "manual":
             await add_event(
                 session,
@@ -142,11 +150,11 @@ class ResultRecorder:
                 organization_id=row.organization_id,
                 actor_user_id=outcome.user_id,
                 target_type="data_source",
-                target_id=data_source_id,
+                target_id=outcome.data_source_id,
                 outcome="success" if result.connection_successful else "failure",
                 details={"error_code": row.last_error_code},
             )
-        await add_record(session, _health_record(row.organization_id, outcome))
+        return _health_record(row.organization_id, outcome)
 
 
 def _health_record(organization_id: int, outcome: Outcome) -> HealthRecord:
