@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import update
 
 from rivergen.datasources.models import DataSource
+from rivergen.health.claims_repository import Claim
 from rivergen.health.metrics import SCHEDULED_LATENESS
-from rivergen.health.repository import Claim
 from rivergen.health.scheduler import build_scheduled_checks
 from rivergen.health.service import ScheduledChecks
 from rivergen.store.base import utcnow

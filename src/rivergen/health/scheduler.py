@@ -27,7 +27,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.datasources.service import DataSourceService
-from rivergen.health.repository import Claim
+from rivergen.health.claims_repository import Claim
 from rivergen.health.service import ScheduledChecks
 from rivergen.probing.schemas import DEFAULT_TIMEOUT_SECONDS
 from rivergen.probing.service import ConnectionTestService

@@ -20,8 +20,10 @@ from rivergen.core.deadline import Deadline
 from rivergen.core.errors import InvalidInput, NotFound, ServiceBusy
 from rivergen.datasources.repository import DataSourceRepository
 from rivergen.datasources.service import NOT_FOUND, DataSourceService
+from rivergen.health import claims_repository as claims_repo
 from rivergen.health import repository as repo
 from rivergen.health.cadence import lease_seconds, scheduled_timeout
+from rivergen.health.claims_repository import Claim
 from rivergen.health.metrics import (
     HEALTH_RECORDS_PURGED,
     SCHEDULED_CHECKS,
@@ -29,7 +31,7 @@ from rivergen.health.metrics import (
     SCHEDULED_IN_FLIGHT,
     SCHEDULED_LATENESS,
 )
-from rivergen.health.repository import Claim, Position, Window
+from rivergen.health.repository import Position, Window
 from rivergen.health.schemas import HealthOut, HealthRecordOut, HealthSummaryOut
 from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role
@@ -197,7 +199,7 @@ class ScheduledChecks:
         now = now or utcnow()
         horizon = now + timedelta(seconds=lookahead_seconds)
         async with self._sessions() as session, session.begin():
-            claims = await repo.claim_due(session, now, horizon, limit)
+            claims = await claims_repo.claim_due(session, now, horizon, limit)
         SCHEDULED_CLAIMED.inc(len(claims))
         return claims
 
@@ -220,7 +222,7 @@ class ScheduledChecks:
         # overlap the next check of the source, and it proves nobody took the source over.
         token = started + timedelta(seconds=lease_seconds(claim.interval_seconds))
         async with self._sessions() as session, session.begin():
-            held = await repo.start_claimed_check(session, claim, started, token)
+            held = await claims_repo.start_claimed_check(session, claim, started, token)
         if not held:
             log.info("scheduled_check_lost", data_source_id=claim.data_source_id)
             return "lost"
@@ -232,7 +234,7 @@ class ScheduledChecks:
 
     async def _check(self, claim: Claim) -> str:
         async with self._sessions() as session:
-            row = await repo.source_for_check(session, claim.data_source_id)
+            row = await claims_repo.source_for_check(session, claim.data_source_id)
         if row is None or row.health_check_interval_seconds is None:
             return "skipped"
         timeout = scheduled_timeout(claim.interval_seconds, self._default_timeout)
@@ -258,7 +260,7 @@ class ScheduledChecks:
     async def _release(self, data_source_id: int, token: datetime) -> None:
         try:
             async with self._sessions() as session, session.begin():
-                await repo.release_claim(session, data_source_id, token)
+                await claims_repo.release_claim(session, data_source_id, token)
         except Exception:
             # The lease runs out by itself; the next check is only delayed until then.
             log.warning("scheduled_check_release_failed", data_source_id=data_source_id)

@@ -6,9 +6,9 @@ How it fits together (see docs/scaling.md for running it):
   It uses celery-redbeat's scheduler, whose Redis lock keeps exactly one beat active; a second
   beat waits and takes over within a few seconds when the active one dies.
 * `dispatch_due_checks` runs on any worker: it claims the checks due within the next 1.5 s
-  (`rivergen.health.repository.claim_due`, the same function as the in-process scheduler, with
-  FOR UPDATE SKIP LOCKED on PostgreSQL) and sends one `run_check` per claim, to start at its due
-  time and to expire with its lease.
+  (`rivergen.health.claims_repository.claim_due`, the same function as the in-process
+  scheduler, with FOR UPDATE SKIP LOCKED on PostgreSQL) and sends one `run_check` per claim, to
+  start at its due time and to expire with its lease.
 * `run_check` renews the claim, probes exactly like the manual test and records the outcome, then
   gives the claim up. A worker that dies loses only the checks it held: their claims expire by the
   time the next check of each source is due, and any worker picks those up.
@@ -195,7 +195,7 @@ def dispatch_due_checks() -> int:
 @celery_app.task(name=CHECK_TASK, ignore_result=True)
 def run_check(data_source_id: int, due_at: str, lease_until: str, interval_seconds: int) -> str:
     """Run one claimed check (the claim's lease is its token)."""
-    from rivergen.health.repository import Claim
+    from rivergen.health.claims_repository import Claim
 
     claim = Claim(
         data_source_id=data_source_id,
