@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from rivergen.app import create_app
 from rivergen.health.models import HealthRecord
-from rivergen.health.repository import PURGE_LOCK_KEY
+from rivergen.health.retention_repository import PURGE_LOCK_KEY
 from rivergen.health.scheduler import HealthScheduler, build_scheduled_checks
 from rivergen.settings import Settings
 from rivergen.store.base import utcnow

@@ -1,4 +1,4 @@
-"""Queries of health records: appending them, their history, summary and retention.
+"""Queries of health records: appending them, their history and their summary.
 
 Summary statistics are computed by the store, over one data source's records in a time window:
 
@@ -25,7 +25,8 @@ milliseconds:
   the position with ORDER BY ... LIMIT 2 OFFSET floor(p), interpolated the same way. The three
   give the same number.
 
-Claims on scheduled checks are in `rivergen.health.claims_repository`.
+Claims on scheduled checks are in `rivergen.health.claims_repository`, the purge of old records
+in `rivergen.health.retention_repository`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
-    delete,
     false,
     func,
     literal,
@@ -396,33 +396,3 @@ async def _percentile_by_offset(session: AsyncSession, window: Window, count: in
     )
     values = [float(v) for v in (await session.execute(query)).scalars() if v is not None]
     return _interpolate(position, lower, values)
-
-
-# ----- retention -------------------------------------------------------------------------------
-
-
-# Taken for each purge batch on PostgreSQL, so that processes purging at the same time (several
-# replicas with the in-process scheduler) take turns instead of deadlocking on the rollups.
-PURGE_LOCK_KEY = 0x72697665  # "rive"
-
-
-async def purge_before(session: AsyncSession, cutoff: datetime, batch: int) -> int | None:
-    """Delete up to `batch` records older than `cutoff`; how many went, None when another
-    process is purging right now (call inside a transaction)."""
-    if session.get_bind().dialect.name == "postgresql":
-        locked = await session.scalar(select(func.pg_try_advisory_xact_lock(PURGE_LOCK_KEY)))
-        if not locked:
-            return None
-    oldest = (
-        select(HealthRecord.id)
-        .where(HealthRecord.tested_at < cutoff)
-        .order_by(HealthRecord.tested_at)
-        .limit(batch)
-        .scalar_subquery()
-    )
-    result = await session.execute(
-        delete(HealthRecord)
-        .where(HealthRecord.id.in_(oldest))
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)

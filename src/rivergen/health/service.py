@@ -22,6 +22,7 @@ from rivergen.datasources.repository import DataSourceRepository
 from rivergen.datasources.service import NOT_FOUND, DataSourceService
 from rivergen.health import claims_repository as claims_repo
 from rivergen.health import repository as repo
+from rivergen.health import retention_repository as retention_repo
 from rivergen.health.cadence import lease_seconds, scheduled_timeout
 from rivergen.health.claims_repository import Claim
 from rivergen.health.metrics import (
@@ -271,7 +272,7 @@ class ScheduledChecks:
         total = 0
         while True:
             async with self._sessions() as session, session.begin():
-                deleted = await repo.purge_before(session, cutoff, batch)
+                deleted = await retention_repo.purge_before(session, cutoff, batch)
             if deleted is None:
                 log.info("health_purge_running_elsewhere")
                 break
