@@ -10,18 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.audit.repository import add_event
 from rivergen.core.errors import Conflict, InvalidInput, NotFound
-from rivergen.core.validation import validation_details
 from rivergen.datasources import repository as repo_module
 from rivergen.datasources.config import (
     SecretMap,
     SourceConfig,
-    is_mask,
     masked,
     resolve_spec,
     split_secrets,
@@ -35,6 +32,7 @@ from rivergen.datasources.schemas import (
     DataSourceOut,
     DataSourceUpdate,
 )
+from rivergen.datasources.update_plan import changed_fields, plan_update
 from rivergen.health.cadence import first_check_at
 from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role
@@ -258,7 +256,7 @@ class DataSourceService:
         async with _unique_name(), self._sessions() as session, session.begin():
             row = await self._visible(session, caller, data_source_id, Role.ADMIN, for_update=True)
             stored = self.decrypt_secrets(row)
-            plan = _plan_update(row, stored, body)
+            plan = plan_update(row, stored, body)
             config = self.build_config(plan.engine_type, plan.connection, plan.tunnel)
             if "health_check_interval_seconds" in sent:
                 self._check_interval(body.health_check_interval_seconds)
@@ -268,7 +266,7 @@ class DataSourceService:
                 row.organization_id, body.name, row.id
             ):
                 raise Conflict(DUPLICATE_NAME)
-            changed = _changed_fields(row, body, config.spec.key, plain, tunnel, secrets, stored)
+            changed = changed_fields(row, body, config.spec.key, plain, tunnel, secrets, stored)
             if body.name is not None:
                 row.name = body.name
             if "description" in sent:
@@ -334,127 +332,6 @@ class DataSourceService:
             if not rows:
                 return seen, rotated
             after_id = rows[-1].id
-
-
-@dataclass(frozen=True)
-class _UpdatePlan:
-    engine_type: str
-    connection: dict[str, Any]
-    tunnel: SshTunnelConfig | None
-    destination_changed: bool
-
-
-def _plan_update(row: DataSource, stored: SecretMap, body: DataSourceUpdate) -> _UpdatePlan:
-    """Merge a PATCH into the stored configuration; secrets never follow a new destination."""
-    old_spec = resolve_spec(row.type)
-    new_spec = resolve_spec(body.type) if body.type is not None else old_spec
-    engine_changed = new_spec.key != old_spec.key
-    patch = body.connection or {}
-    stored_conn_secrets = stored.get("connection", {})
-    if engine_changed:
-        connection: dict[str, Any] = {}
-        # A new engine is a new destination: each stored secret the new engine also takes
-        # must be sent again (it is reported missing below), never carried over silently.
-        keep_conn = {k: v for k, v in stored_conn_secrets.items() if k in new_spec.secret_fields}
-    else:
-        connection = dict(row.connection)
-        keep_conn = dict(stored_conn_secrets)
-    for key, value in patch.items():
-        if key in new_spec.secret_fields and is_mask(value):
-            continue
-        connection[key] = value
-        keep_conn.pop(key, None)
-    db_moved = engine_changed or any(
-        key in patch and patch[key] != row.connection.get(key) for key in ("host", "port", "path")
-    )
-    tunnel, tunnel_moved, tunnel_missing = _plan_tunnel(row, stored, body)
-    missing: list[str] = []
-    if db_moved or tunnel_moved:
-        missing += [
-            f"connection.{name}" for name in sorted(keep_conn) if name in new_spec.secret_fields
-        ]
-    missing += tunnel_missing
-    if missing:
-        raise InvalidInput(
-            "The destination changed: send the secrets again",
-            [
-                {
-                    "field": f"body.{name}",
-                    "message": "Stored secrets never follow a new destination; "
-                    "send this secret again",
-                    "type": "secret_required",
-                }
-                for name in missing
-            ],
-        )
-    for name, value in keep_conn.items():
-        connection.setdefault(name, value)
-    return _UpdatePlan(new_spec.key, connection, tunnel, db_moved or tunnel_moved)
-
-
-def _plan_tunnel(
-    row: DataSource, stored: SecretMap, body: DataSourceUpdate
-) -> tuple[SshTunnelConfig | None, bool, list[str]]:
-    """The tunnel after a PATCH, whether its host moved, and secrets that must be resent."""
-    old = row.ssh_tunnel
-    old_secrets = stored.get("ssh_tunnel", {})
-    if "ssh_tunnel" not in body.model_fields_set:
-        if old is None:
-            return None, False, []
-        return SshTunnelConfig.model_validate({**old, **old_secrets}), False, []
-    if body.ssh_tunnel is None:
-        return None, old is not None, []
-    patch = body.ssh_tunnel
-    merged: dict[str, Any] = dict(old or {})
-    keep = dict(old_secrets) if old is not None else {}
-    for key, value in patch.items():
-        if key in SSH_SECRET_FIELDS and is_mask(value):
-            continue
-        merged[key] = value
-        keep.pop(key, None)
-    moved = old is None or any(
-        key in patch and patch[key] != old.get(key) for key in ("host", "port")
-    )
-    if moved and old is not None and keep:
-        return None, True, [f"ssh_tunnel.{name}" for name in sorted(keep)]
-    merged.update(keep)
-    try:
-        tunnel = SshTunnelConfig.model_validate(merged)
-    except ValidationError as exc:
-        details = validation_details(exc.errors(), prefix="body.ssh_tunnel")
-        raise InvalidInput("The SSH tunnel is not valid", details) from None
-    # Adding a tunnel moves the database too: the new bastion decides where the connection goes.
-    return tunnel, moved, []
-
-
-def _changed_fields(
-    row: DataSource,
-    body: DataSourceUpdate,
-    engine: str,
-    plain: dict[str, Any],
-    tunnel: dict[str, Any] | None,
-    secrets: SecretMap,
-    stored: SecretMap,
-) -> set[str]:
-    """Names of the fields a PATCH changed (never their secret values)."""
-    changed: set[str] = {
-        name
-        for name in ("name", "description", "health_check_interval_seconds")
-        if name in body.model_fields_set and getattr(body, name) != getattr(row, name)
-    }
-    if engine != row.type:
-        changed.add("type")
-    changed |= {
-        f"connection.{k}"
-        for k in set(plain) | set(row.connection)
-        if plain.get(k) != row.connection.get(k)
-    }
-    if tunnel != row.ssh_tunnel:
-        changed.add("ssh_tunnel")
-    for part in ("connection", "ssh_tunnel"):
-        new, old = secrets.get(part, {}), stored.get(part, {})
-        changed |= {f"{part}.{k}" for k in set(new) | set(old) if new.get(k) != old.get(k)}
-    return changed
 
 
 def _row_fields(row: DataSource) -> dict[str, Any]:
