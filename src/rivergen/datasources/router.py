@@ -30,7 +30,7 @@ ID_ERRORS = error_responses(401, 403, 404, 422)
 async def list_types(_caller: CurrentCaller) -> dict[str, Any]:
     """Engines, their connection fields and whether each driver is installed.
 
-    Like every data-source route, it needs a membership of some organization (design.md).
+    Like every data-source route, it needs a membership of some organization.
     """
     return ok([e.model_dump(mode="json") for e in engine_catalogue()], "Data source types")
 

@@ -251,7 +251,7 @@ class DataSourceService:
     async def update(
         self, caller: Caller, data_source_id: int, body: DataSourceUpdate
     ) -> DataSourceOut:
-        """Change a data source (admin and up) with the secret-keeping rules of design.md."""
+        """Change a data source (admin and up); stored secrets never follow a new destination."""
         sent = body.model_fields_set
         async with _unique_name(), self._sessions() as session, session.begin():
             row = await self._visible(session, caller, data_source_id, Role.ADMIN, for_update=True)
