@@ -5,6 +5,7 @@ store is back."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
@@ -12,6 +13,7 @@ import anyio
 import pytest
 
 from rivergen.app import create_app
+from rivergen.context import AppContext
 from rivergen.settings import Settings
 from tests.fixtures.app import ADMIN_EMAIL, ADMIN_PASSWORD, start_api
 from tests.fixtures.hardening import (
@@ -76,3 +78,52 @@ async def test_requests_answer_503_with_retry_after_while_the_store_is_stopped(
                 await anyio.sleep(0.1)
         assert ok_data(await api.client.get("/readyz"))["status"] == "ready"
         assert await api.headers_for()  # sign-in reads and writes the store again
+
+
+async def test_an_outcome_answered_while_the_store_stops_is_written_once_it_is_back(
+    postgres_store: tuple[PrivatePostgres, Settings],
+    silent_listener: tuple[str, int],
+    production_logging: io.StringIO,
+) -> None:
+    store, settings = postgres_store
+    async for api in start_api(create_app(settings)):
+        tenant = await sign_in_owner(api)
+        host, port = silent_listener
+        connection = {"host": host, "port": port, "username": "postgres", "database": "postgres"}
+        source_id = await tenant.create(
+            {"name": "silent", "type": "postgresql", "connection": connection}
+        )
+        context: AppContext = api.app.state.context
+        testing = asyncio.create_task(tenant.test(source_id, {"timeout_seconds": 2}))
+        # The source is loaded and the probe hangs on the listener: now the store goes away.
+        with anyio.fail_after(5):
+            while context.pool.in_flight == 0:
+                await anyio.sleep(0.02)
+        await anyio.to_thread.run_sync(store.stop, "immediate")
+
+        answer = ok_data(await testing)  # the answer does not need the store
+        assert answer["connection_successful"] is False
+        assert answer["error_code"] == "TIMEOUT"
+        with anyio.fail_after(10):
+            while "test_record_retry" not in production_logging.getvalue():
+                await anyio.sleep(0.1)
+
+        await anyio.to_thread.run_sync(store.start)
+        with anyio.fail_after(60):
+            while (
+                health := await tenant.client.get(
+                    f"{DATA_SOURCES}/{source_id}/health", headers=tenant.owner.headers
+                )
+            ).status_code != 200:
+                await anyio.sleep(0.2)
+        history = ok_data(health)["history"]
+        assert [(r["connection_successful"], r["error_code"]) for r in history] == [
+            (False, "TIMEOUT")
+        ]
+        shown = ok_data(
+            await tenant.client.get(f"{DATA_SOURCES}/{source_id}", headers=tenant.owner.headers)
+        )
+        assert (shown["status"], shown["last_error_code"]) == ("failed", "TIMEOUT")
+        log = production_logging.getvalue()
+        assert "test_record_failed" not in log
+        assert "Traceback" not in log

@@ -11,8 +11,9 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rivergen.api.envelope import error_response
-from rivergen.api.store_outage import describe, store_unreachable, unavailable
+from rivergen.api.store_outage import unavailable
 from rivergen.core.errors import STATUS_BY_CODE
+from rivergen.store.outage import describe, store_unreachable
 
 log = structlog.get_logger("rivergen.http")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -17,10 +17,14 @@ from rivergen.datasources.service import DataSourceService
 from rivergen.health.models import HealthRecord
 from rivergen.health.repository import add_records
 from rivergen.probing.runner import ProbeResult
+from rivergen.store.outage import describe, store_unreachable
 
 log = structlog.get_logger(__name__)
 # A reader waits at most this long for outstanding writes, then reads what is there.
 _SETTLE_LIMIT_SECONDS = 10.0
+# While the store cannot be reached, a batch is retried after each of these (~1 min in all:
+# a restart or a failover, not an outage of hours, which the log reports).
+_RETRY_DELAYS_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
 def _new_future() -> asyncio.Future[None]:
@@ -45,7 +49,8 @@ class ResultRecorder:
     The answer of a test does not wait for the store: the probe's result is final when the
     probe ends, and writing it costs as much as the rest of the request. Readers of what a test
     writes (a data source, its health, the audit log) call `settled` first, so a client that
-    reads after its answer sees the outcome; concurrent tests share one commit.
+    reads after its answer sees the outcome; concurrent tests share one commit. While the store
+    cannot be reached the batch is retried for about a minute.
     """
 
     def __init__(
@@ -76,12 +81,19 @@ class ResultRecorder:
             await asyncio.wait(list(self._pending), timeout=limit_seconds)
 
     async def close(self, limit_seconds: float = _SETTLE_LIMIT_SECONDS) -> None:
-        """Write what is queued, then stop the writer."""
+        """Write what is queued (waiting at most `limit_seconds`), then stop the writer."""
         await self.settled(limit_seconds)
         if self._writer is not None:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
             self._writer = None
+        unwritten = [f for f in self._pending if not f.done()]
+        if unwritten:
+            # The store stayed out of reach until shutdown: say so rather than lose silently.
+            log.error("test_records_unwritten", outcomes=len(unwritten))
+            for written in unwritten:
+                written.set_result(None)
+        self._queue = []
 
     async def _run(self, wakeup: asyncio.Event) -> None:
         while True:
@@ -92,15 +104,27 @@ class ResultRecorder:
                 await self._write_batch(batch)
 
     async def _write_batch(self, batch: list[Outcome]) -> None:
-        try:
-            await self.write(batch)
-        except Exception:
-            if len(batch) > 1:
-                # One bad outcome must not cost the others theirs: write them one by one.
-                for outcome in batch:
-                    await self._write_batch([outcome])
-                return
-            log.exception("test_record_failed", data_source_id=batch[0].data_source_id)
+        for retry_in in (*_RETRY_DELAYS_SECONDS, None):
+            try:
+                await self.write(batch)
+            except Exception as exc:
+                if store_unreachable(exc) and retry_in is not None:
+                    # A store restarting or failing over: the outcome waits, it is not lost.
+                    log.warning(
+                        "test_record_retry",
+                        error=describe(exc),
+                        outcomes=len(batch),
+                        retry_in_seconds=retry_in,
+                    )
+                    await asyncio.sleep(retry_in)
+                    continue
+                if len(batch) > 1 and not store_unreachable(exc):
+                    # One bad outcome must not cost the others theirs: write them one by one.
+                    for outcome in batch:
+                        await self._write_batch([outcome])
+                    return
+                log.exception("test_record_failed", data_source_ids=_ids(batch))
+            break
         for outcome in batch:
             if not outcome.written.done():
                 outcome.written.set_result(None)
@@ -155,6 +179,10 @@ class ResultRecorder:
                 details={"error_code": row.last_error_code},
             )
         return _health_record(row.organization_id, outcome)
+
+
+def _ids(batch: Sequence[Outcome]) -> list[int]:
+    return sorted({outcome.data_source_id for outcome in batch})
 
 
 def _health_record(organization_id: int, outcome: Outcome) -> HealthRecord:

@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from rivergen.api.store_outage import describe, store_unreachable
+from rivergen.store.outage import describe, store_unreachable
 
 pytestmark = pytest.mark.anyio
 
