@@ -55,6 +55,7 @@ MARIADB_WRITES = [
     "SELECT 1; DROP TABLE {t}",
     "# a comment line\nDELETE FROM {t}",
     f"SELECT * FROM {{t}} INTO OUTFILE '{OUTFILE}'",
+    f"SELECT * FROM {{t}} INTO/**/OUTFILE '{OUTFILE}'",
 ]
 FILE_WRITES = [
     "DROP TABLE t",
@@ -131,6 +132,24 @@ async def test_postgresql_write_attempts_change_nothing(
     body = network_body("postgresql", local_postgres, unique_name("pg"))
     await refused(tenancy, body, template.format(t=pg_scratch_table, s=schema))
     assert pg_state(pg_scratch_table) == before
+
+
+async def test_postgresql_terminate_backend_is_refused(
+    tenancy: Tenancy, local_postgres: Server
+) -> None:
+    # Read-only transactions do not stop pg_terminate_backend: the connector refuses it by name.
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres") as other:
+        pid = other.info.backend_pid
+        body = network_body("postgresql", local_postgres, unique_name("pg"))
+        created = await tenancy.create(body)
+        query = f'SELECT pg_catalog."pg_terminate_backend" /* other session */ ({pid})'
+        response = await run_test(
+            tenancy.client, int(created["id"]), tenancy.owner, {"test_query": query}
+        )
+        data = assert_failed(result_of(response), "QUERY_ERROR", "query")
+        assert "pg_terminate_backend cannot be used in a test query" in data["error_message"]
+        assert "outside the read-only transaction" in data["error_message"]
+        assert other.execute("SELECT 1").fetchone() == (1,)
 
 
 # ----- MariaDB -------------------------------------------------------------------------------

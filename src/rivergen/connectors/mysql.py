@@ -13,6 +13,7 @@ import ssl
 from typing import TYPE_CHECKING, Any, Literal
 
 from rivergen.connectors._alarms import SocketWatchdog
+from rivergen.connectors._denied import refuse_denied_mysql
 from rivergen.connectors._support import (
     Clock,
     KeywordGuarded,
@@ -47,8 +48,6 @@ ALLOWED_OPTIONS: dict[str, type] = {
     "program_name": str,
 }
 
-# Read-only transactions let SELECT ... INTO OUTFILE write a file on the server: refuse always.
-_FILE_WRITE = re.compile(r"(?i)\bINTO\s+(?:OUTFILE|DUMPFILE)\b")
 _VERSION = re.compile(r"(\d+\.\d+\.\d+)")
 _UNKNOWN_SYSTEM_VARIABLE = 1193
 
@@ -150,10 +149,9 @@ class MySQLConnector(KeywordGuarded):
         with driver_required("PyMySQL"):
             import pymysql
         sql = clean_query(query, "SELECT 1")
-        if _FILE_WRITE.search(sql):
-            raise ProbeFailure(
-                ErrorCode.QUERY_ERROR, Phase.QUERY, "INTO OUTFILE/DUMPFILE cannot be used"
-            )
+        # A read-only transaction lets SELECT ... INTO OUTFILE write and LOAD_FILE read server
+        # files: refuse always, whatever the keyword guard says.
+        refuse_denied_mysql(sql)
         if self.check_keywords:
             refuse_unless_read(sql, hash_comments=True)
         secrets = [target.password]

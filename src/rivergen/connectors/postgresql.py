@@ -14,6 +14,7 @@ import ssl
 from typing import TYPE_CHECKING, Literal
 
 from rivergen.connectors._alarms import SocketWatchdog
+from rivergen.connectors._denied import refuse_denied_postgres
 from rivergen.connectors._support import (
     Clock,
     KeywordGuarded,
@@ -259,6 +260,8 @@ class PostgresConnector(KeywordGuarded):
             raise ProbeFailure(
                 ErrorCode.QUERY_ERROR, Phase.QUERY, "COPY cannot be used in a test query"
             )
+        # Nor functions such as pg_terminate_backend or pg_read_file: refuse always as well.
+        refuse_denied_postgres(sql)
         if self.check_keywords:
             refuse_unless_read(sql)
         secrets = [target.password]
