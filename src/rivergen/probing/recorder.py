@@ -22,9 +22,10 @@ from rivergen.store.outage import describe, store_unreachable
 log = structlog.get_logger(__name__)
 # A reader waits at most this long for outstanding writes, then reads what is there.
 _SETTLE_LIMIT_SECONDS = 10.0
-# While the store cannot be reached, a batch is retried after each of these (~1 min in all:
-# a restart or a failover, not an outage of hours, which the log reports).
-_RETRY_DELAYS_SECONDS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# While the store cannot be reached, a batch is retried after each of these: ~1 min in all (a
+# restart or a failover, not an outage of hours, which the log reports), and at most 5 s
+# between tries, so outcomes appear within seconds of the store's return.
+_RETRY_DELAYS_SECONDS = (0.5, 1.0, 2.0, 3.0, *(5.0,) * 10)
 
 
 def _new_future() -> asyncio.Future[None]:
@@ -62,6 +63,9 @@ class ResultRecorder:
         self._pending: set[asyncio.Future[None]] = set()
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
+        # Set while a batch waits to retry an unreachable store: readers then need not wait
+        # for it (their own read would meet the same outage).
+        self._store_unreachable = False
 
     def submit(self, outcome: Outcome) -> asyncio.Future[None]:
         """Queue an outcome; the future is done once it is written (or failed, logged)."""
@@ -77,12 +81,16 @@ class ResultRecorder:
 
     async def settled(self, limit_seconds: float = _SETTLE_LIMIT_SECONDS) -> None:
         """Wait (at most `limit_seconds`) until every outcome submitted so far is written."""
+        if not self._store_unreachable:
+            await self._wait_pending(limit_seconds)
+
+    async def _wait_pending(self, limit_seconds: float) -> None:
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=limit_seconds)
 
     async def close(self, limit_seconds: float = _SETTLE_LIMIT_SECONDS) -> None:
         """Write what is queued (waiting at most `limit_seconds`), then stop the writer."""
-        await self.settled(limit_seconds)
+        await self._wait_pending(limit_seconds)
         if self._writer is not None:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
@@ -116,7 +124,11 @@ class ResultRecorder:
                         outcomes=len(batch),
                         retry_in_seconds=retry_in,
                     )
-                    await asyncio.sleep(retry_in)
+                    self._store_unreachable = True
+                    try:
+                        await asyncio.sleep(retry_in)
+                    finally:
+                        self._store_unreachable = False
                     continue
                 if len(batch) > 1 and not store_unreachable(exc):
                     # One bad outcome must not cost the others theirs: write them one by one.
