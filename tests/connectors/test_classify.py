@@ -15,6 +15,7 @@ from rivergen.connectors.classify import (
     code_for_sqlite_errorcode,
     code_for_sqlstate,
     find_os_error,
+    pg_refused_without_tls,
 )
 from rivergen.core.outcome import ErrorCode
 
@@ -81,6 +82,29 @@ def test_libpq_text_is_a_second_layer_only() -> None:
     assert code_for_pg_message(text) is ErrorCode.AUTHENTICATION_FAILED
     assert code_for_pg_message('database "x" does not exist') is ErrorCode.DATABASE_NOT_FOUND
     assert code_for_pg_message("something else entirely") is None
+
+
+REJECTED = 'pg_hba.conf rejects connection for host "10.0.0.5", user "bi", database "sales", '
+NO_ENTRY = 'no pg_hba.conf entry for host "10.0.0.5", user "bi", database "sales", '
+
+
+@pytest.mark.parametrize(
+    ("message", "ssl_mode", "refused"),
+    [
+        (REJECTED + "no encryption", "disable", True),  # hostnossl ... reject
+        (NO_ENTRY + "no encryption", "disable", True),  # hostssl lines only
+        (NO_ENTRY + "SSL off", "disable", True),  # the wording before PostgreSQL 12
+        # prefer and allow fall back to plain text only when the server offers no TLS.
+        (NO_ENTRY + "no encryption", "prefer", False),
+        (REJECTED + "no encryption", "allow", False),
+        (NO_ENTRY + "SSL encryption", "require", False),  # refused over TLS too
+        ('password authentication failed for user "bi"', "disable", False),
+    ],
+)
+def test_pg_hba_refusing_a_plain_connection_points_at_tls(
+    message: str, ssl_mode: str, refused: bool
+) -> None:
+    assert pg_refused_without_tls(message, ssl_mode) is refused
 
 
 def _lost_connection(inner: OSError) -> None:

@@ -89,6 +89,13 @@ PG_PROTOCOL_MISMATCH = re.compile(
     r"|unexpected message from server|received invalid response"
 )
 
+# The server's pg_hba.conf refused a connection that was not encrypted: it names the encryption
+# it saw at the end ("SSL off" before PostgreSQL 12, which the SSL pattern below matches anyway).
+_PG_HBA_UNENCRYPTED = re.compile(
+    r"(?i)(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for host .*,"
+    r" (?:no encryption|SSL off)\s*$"
+)
+
 # Second layer for libpq, which reports startup failures as text without a SQLSTATE. These are
 # the server's (English) messages and libpq's own; ordered so the most specific wins.
 _PG_MESSAGE_PATTERNS: tuple[tuple[re.Pattern[str], ErrorCode], ...] = (
@@ -185,6 +192,13 @@ def code_for_pg_message(message: str) -> ErrorCode | None:
         if pattern.search(message):
             return code
     return None
+
+
+def pg_refused_without_tls(message: str, ssl_mode: str) -> bool:
+    """Whether pg_hba.conf refused a connection the user chose not to encrypt (`disable`)."""
+    # Only then does the refusal point at TLS: with prefer or allow, libpq fell back to plain
+    # text because the server offers no TLS, and the refusal is about the host or user alone.
+    return ssl_mode == "disable" and _PG_HBA_UNENCRYPTED.search(message) is not None
 
 
 def code_for_redis_error(exc: BaseException) -> ErrorCode:

@@ -37,6 +37,7 @@ from rivergen.connectors.classify import (
     PG_PROTOCOL_MISMATCH,
     code_for_pg_message,
     code_for_sqlstate,
+    pg_refused_without_tls,
 )
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
@@ -61,9 +62,14 @@ ALLOWED_OPTIONS: dict[str, type] = {
     "channel_binding": str,
 }
 
+_DEFAULT_SSL_MODE = "prefer"  # libpq's own default, for targets built without the model
 _LIBPQ_16 = 160000  # sslcertmode and sslrootcert=system
 _SERVER_PREFIX = re.compile(r'^connection to server at "[^"]*"(?: \([^)]*\))?, port \d+ failed:\s*')
 _SEVERITY = re.compile(r"^(?:FATAL|ERROR|PANIC):\s+")
+# OpenSSL's words (through libpq) for a certificate chain it could not verify; libpq says
+# nothing of why, and a name mismatch has its own message.
+_UNVERIFIED_CHAIN = re.compile(r"(?i)certificate verify failed")
+_VERIFYING_MODES = ("verify-ca", "verify-full")
 
 
 class PostgresConnection(NetworkConnection):
@@ -92,7 +98,7 @@ def _conninfo(target: ConnectionTarget, address: str, port: int) -> str:
         _k: _option_text(_v) for _k, _v in target.options.items() if _k in ALLOWED_OPTIONS
     }
     params.setdefault("application_name", "rivergen")
-    sslmode = target.ssl_mode or "prefer"
+    sslmode = target.ssl_mode or _DEFAULT_SSL_MODE
     params.update(
         # `host` keeps the configured name for TLS verification; `hostaddr` is where we go.
         host=target.host or address,
@@ -134,7 +140,7 @@ def _startup_message(raw: str) -> str:
 
 
 def _startup_failure(
-    pgconn: PGconn, tcp_done: bool, where: str, secrets: list[str | None]
+    pgconn: PGconn, tcp_done: bool, where: str, ssl_mode: str, secrets: list[str | None]
 ) -> ProbeFailure:
     message = one_line(_startup_message(pgconn.get_error_message()), secrets)
     # libpq exposes no SQLSTATE for startup failures, so after the signals it does give (did
@@ -150,6 +156,13 @@ def _startup_failure(
         return ProbeFailure(
             ErrorCode.AUTHENTICATION_FAILED, Phase.AUTH, "The server requires a password"
         )
+    if pg_refused_without_tls(message, ssl_mode):
+        return ProbeFailure(
+            ErrorCode.SSL_ERROR,
+            Phase.TLS,
+            f"The server refused this unencrypted connection ({message}): it most likely "
+            "accepts this client over TLS only; set ssl_mode to require or stricter",
+        )
     if PG_PROTOCOL_MISMATCH.search(message):
         return ProbeFailure(
             ErrorCode.CONNECTION_ERROR,
@@ -157,6 +170,11 @@ def _startup_failure(
             f"The server at {where} did not answer like a PostgreSQL server ({message})",
         )
     code = code or ErrorCode.CONNECTION_ERROR
+    if ssl_mode in _VERIFYING_MODES and _UNVERIFIED_CHAIN.search(message):
+        message += (
+            f" (ssl_mode {ssl_mode}: the server's certificate does not chain to a CA in this "
+            "service's system CA bundle; it may be self-signed, from a private CA or expired)"
+        )
     phase = Phase.TLS if code is ErrorCode.SSL_ERROR else Phase.AUTH
     return ProbeFailure(code, phase, message)
 
@@ -166,6 +184,7 @@ def _open(
     deadline: Deadline,
     clock: Clock,
     where: str,
+    ssl_mode: str,
     secrets: list[str | None],
 ) -> PGconn:
     """Run libpq's connect state machine, waiting on its socket until the deadline."""
@@ -178,11 +197,11 @@ def _open(
     try:
         while True:
             if pgconn.status == pq.ConnStatus.BAD:
-                raise _startup_failure(pgconn, tcp_done, where, secrets)
+                raise _startup_failure(pgconn, tcp_done, where, ssl_mode, secrets)
             try:
                 fd = pgconn.socket
             except psycopg.OperationalError:  # libpq dropped the socket without saying BAD
-                raise _startup_failure(pgconn, tcp_done, where, secrets) from None
+                raise _startup_failure(pgconn, tcp_done, where, ssl_mode, secrets) from None
             with selectors.DefaultSelector() as selector:
                 selector.register(fd, events)
                 ready = selector.select(timeout=deadline.remaining())
@@ -201,7 +220,7 @@ def _open(
             if status == pq.PollingStatus.OK:
                 break
             if status == pq.PollingStatus.FAILED:
-                raise _startup_failure(pgconn, tcp_done, where, secrets)
+                raise _startup_failure(pgconn, tcp_done, where, ssl_mode, secrets)
             reading = status == pq.PollingStatus.READING
             events = selectors.EVENT_READ if reading else selectors.EVENT_WRITE
     except BaseException:
@@ -270,7 +289,9 @@ class PostgresConnector(KeywordGuarded):
         if target.address is None:
             clock.lap(Phase.DNS)
         conninfo = _conninfo(target, address, port)
-        pgconn = _open(conninfo, deadline, clock, endpoint(address, port), secrets)
+        where = endpoint(address, port)
+        ssl_mode = target.ssl_mode or _DEFAULT_SSL_MODE
+        pgconn = _open(conninfo, deadline, clock, where, ssl_mode, secrets)
         conn: psycopg.Connection[tuple[object, ...]] | None = None
         try:
             pgconn.nonblocking = 1
