@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.hardening",
     "tests.fixtures.datasources",
     "tests.fixtures.probing",
+    "tests.fixtures.tls",
 ]

@@ -1,0 +1,78 @@
+"""POST /api/v1/data-sources/{id}/test against a private PostgreSQL that wants TLS from TCP clients.
+
+The server (tests/fixtures/tls.py) presents a fresh self-signed certificate and refuses
+unencrypted connections in pg_hba.conf. Each `ssl_mode` is a saved data source tested through
+the running app: what a user sees is the response, the hint and the data source's status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.fixtures.datasources import Tenancy, unique_name
+from tests.fixtures.probing import assert_failed, assert_shape, network_body, result_of, run_test
+from tests.fixtures.tls import TlsPostgres
+
+# One app serves the whole module (each test adds its own data sources); see fixtures/probing.py.
+pytestmark = [pytest.mark.anyio, pytest.mark.store]
+
+SESSION_USES_TLS = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+PASSWORD = "Tls-api-secret-never-shown-3"
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """Module scope, so that the module's shared app runs on the tests' event loop."""
+    return "asyncio"
+
+
+async def outcome_with(
+    tenancy: Tenancy, tls_postgres: TlsPostgres, ssl_mode: str
+) -> dict[str, Any]:
+    """Save a data source on the TLS-only server with `ssl_mode` and test it; the result."""
+    body = network_body(
+        "postgresql", tls_postgres.server, unique_name("tls"), ssl_mode=ssl_mode, password=PASSWORD
+    )
+    data_source_id = int((await tenancy.create(body))["id"])
+    query = {"test_query": SESSION_USES_TLS, "timeout_seconds": 10}
+    data = result_of(await run_test(tenancy.client, data_source_id, tenancy.owner, query))
+    assert_shape(data)
+    assert PASSWORD not in str(data)
+    shown = await tenancy.get(data_source_id)
+    assert shown["status"] == data["status"]
+    return data
+
+
+@pytest.mark.parametrize("ssl_mode", ["require", "prefer"])
+async def test_a_tls_connection_succeeds_and_is_encrypted(
+    module_tenancy: Tenancy, tls_postgres: TlsPostgres, ssl_mode: str
+) -> None:
+    data = await outcome_with(module_tenancy, tls_postgres, ssl_mode)
+    assert data["connection_successful"] is True, data
+    assert data["test_query_result"] == "true"  # the server says this session is encrypted
+    assert data["database_version"] == tls_postgres.version()
+
+
+async def test_disable_is_told_the_server_wants_tls(
+    module_tenancy: Tenancy, tls_postgres: TlsPostgres
+) -> None:
+    data = assert_failed(
+        await outcome_with(module_tenancy, tls_postgres, "disable"), "SSL_ERROR", "tls"
+    )
+    assert "unencrypted connection" in data["error_message"]
+    assert "set ssl_mode to require" in data["error_message"]
+    assert "ssl_mode" in data["hint"]
+
+
+@pytest.mark.parametrize("ssl_mode", ["verify-ca", "verify-full"])
+async def test_verifying_modes_refuse_the_self_signed_certificate(
+    module_tenancy: Tenancy, tls_postgres: TlsPostgres, ssl_mode: str
+) -> None:
+    data = assert_failed(
+        await outcome_with(module_tenancy, tls_postgres, ssl_mode), "SSL_ERROR", "tls"
+    )
+    assert "certificate verify failed" in data["error_message"]
+    assert "system CA bundle" in data["error_message"]
+    assert "certificate" in data["hint"]
