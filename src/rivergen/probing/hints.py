@@ -27,8 +27,9 @@ HINTS: dict[ErrorCode, str] = {
         "on what the test query reads."
     ),
     ErrorCode.SSL_ERROR: (
-        "The TLS handshake failed: check ssl_mode against what the server supports and that "
-        "its certificate is valid for this host name."
+        "TLS between the service and the server failed or was refused: check ssl_mode against "
+        "what the server accepts and, for the verifying modes, that its certificate is valid "
+        "for this host name and issued by a CA the service trusts."
     ),
     ErrorCode.QUERY_ERROR: (
         "The test query failed: it must be one read-only statement (writes are refused); try "
