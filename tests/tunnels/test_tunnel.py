@@ -403,6 +403,24 @@ async def test_pinned_rsa_host_key_of_a_bastion_that_prefers_ed25519(sshd: SshSe
         assert await in_own_thread(lambda: pg_select_one("127.0.0.1", info.local_port)) == 1
 
 
+async def test_sha256_pin_of_the_bastions_other_key_type(sshd: SshServer) -> None:
+    # The bastion prefers its ed25519 key; a bare fingerprint of its RSA key still matches,
+    # on a second key exchange that offers only the types not yet seen.
+    config = key_config(sshd, "ed25519", host_key=sshd.host_rsa_key_fingerprint)
+    async with open_tunnel(config, sshd.host, *PG, Deadline.after(10)) as info:
+        assert info.host_key_fingerprint == sshd.host_rsa_key_fingerprint
+        assert await in_own_thread(lambda: pg_select_one("127.0.0.1", info.local_port)) == 1
+
+
+async def test_a_sha256_pin_that_matches_no_key_names_every_key_seen(sshd: SshServer) -> None:
+    failure = await failure_of(key_config(sshd, "ed25519", host_key="SHA256:" + "B" * 43))
+    assert (failure.code, failure.phase) == (ErrorCode.SSH_HOST_KEY_MISMATCH, Phase.SSH)
+    # Both of the bastion's keys were asked for and shown, each on its own key exchange.
+    assert sshd.host_key_fingerprint in failure.message
+    assert sshd.host_rsa_key_fingerprint in failure.message
+    assert "no credentials were sent" in failure.message
+
+
 @pytest.mark.parametrize("form", ["same_type_line", "other_type_line", "sha256"])
 async def test_pinned_host_key_that_does_not_match(sshd: SshServer, form: str) -> None:
     password = sshd.require_password()

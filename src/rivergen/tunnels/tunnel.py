@@ -61,14 +61,48 @@ class _HostKeyCheck(asyncssh.SSHClient):
 
     def __init__(self, pin: HostKeyPin | None) -> None:
         self._pin = pin
-        self.seen_key: asyncssh.SSHKey | None = None
+        self.seen_keys: list[asyncssh.SSHKey] = []
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
     ) -> bool:
         """Accept the key only when it is the pinned one; remember it for the error message."""
-        self.seen_key = key
+        self.seen_keys.append(key)
         return self._pin is not None and self._pin.matches(key)
+
+
+async def _connect(
+    address: str, client: _HostKeyCheck, pin: HostKeyPin | None, options: dict[str, Any]
+) -> asyncssh.SSHClientConnection:
+    """Connect to the bastion; with a bare fingerprint pin, try each host key type in turn.
+
+    A bastion shows one host key per connection, of its preferred type among those offered,
+    and a `SHA256:` fingerprint does not say which type it is of. So after a mismatch the
+    types already seen are left out of the offer and the bastion is asked again, until a key
+    matches or no type is left. Each try ends during key exchange: no credential is sent.
+    """
+    offered = list(options["server_host_key_algs"])
+    while True:
+        keys_seen = len(client.seen_keys)
+        try:
+            return await asyncssh.connect(
+                address,
+                client_factory=lambda: client,
+                **{**options, "server_host_key_algs": offered},
+            )
+        except asyncssh.HostKeyNotVerifiable:
+            if pin is None or pin.key is not None or not client.seen_keys:
+                raise
+            seen_types = {alg.decode("ascii") for alg in client.seen_keys[-1].sig_algorithms}
+            offered = [alg for alg in offered if alg not in seen_types]
+            if not offered:
+                raise
+        except (asyncssh.Error, ConnectionError):
+            if keys_seen == 0 or len(client.seen_keys) > keys_seen:
+                raise
+            # A bastion with no key of the types left ends the key exchange (OpenSSH resets
+            # the connection): every key it has was seen, and none matched.
+            raise asyncssh.HostKeyNotVerifiable("No host key matches the pin") from None
 
 
 def _known_hosts(pin: HostKeyPin | None) -> asyncssh.SSHKnownHosts | None:
@@ -149,7 +183,7 @@ def _classify(
     bastion: str,
     target: str,
     pin: HostKeyPin | None,
-    seen_key: asyncssh.SSHKey | None,
+    seen_keys: list[asyncssh.SSHKey],
 ) -> ProbeFailure:
     """Map an exception raised while opening the tunnel to a code, by its type and errno."""
 
@@ -165,11 +199,12 @@ def _classify(
         }[stage]
         return fail(ErrorCode.TIMEOUT, f"Timed out while {what}")
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-        seen = f" ({fingerprint_of_key(seen_key)})" if seen_key is not None else ""
+        shown = ", ".join(f"{fingerprint_of_key(k)} ({k.get_algorithm()})" for k in seen_keys)
+        seen = f" ({shown})" if shown else ""
         pinned = f" ({pin.fingerprint})" if pin is not None else ""
         return fail(
             ErrorCode.SSH_HOST_KEY_MISMATCH,
-            f"The host key of the SSH bastion {bastion}{seen} does not match the pinned "
+            f"No host key of the SSH bastion {bastion}{seen} matches the pinned "
             f"key{pinned}; no credentials were sent",
         )
     if isinstance(exc, asyncssh.PermissionDenied):
@@ -293,11 +328,8 @@ async def open_tunnel(
                 if config.auth_method == "private_key":
                     client_key = await _client_key(config)
                 stage = "connect"
-                conn = await asyncssh.connect(
-                    bastion_address,
-                    client_factory=lambda: client,
-                    **_connect_options(config, pin, client_key, deadline),
-                )
+                options = _connect_options(config, pin, client_key, deadline)
+                conn = await _connect(bastion_address, client, pin, options)
                 server_key = conn.get_server_host_key()
                 # The first channel is opened before anything listens, so that a refused
                 # forward is reported here; the first client then gets this very channel.
@@ -310,7 +342,7 @@ async def open_tunnel(
             raise
         except Exception as exc:
             # `from None`: the driver's own exception text can repeat user input verbatim.
-            raise _classify(exc, stage, config, bastion, target, pin, client.seen_key) from None
+            raise _classify(exc, stage, config, bastion, target, pin, client.seen_keys) from None
         if server_key is None:  # only possible with a certificate-less, keyless kex
             raise ProbeFailure(
                 ErrorCode.SSH_CONNECTION_ERROR,
