@@ -167,10 +167,22 @@ async def test_key_rotation_is_recorded_without_any_key_or_secret(
     assert (seen, rotated) == (1, 1)
     rotations = [e for e in await stored_events(tenant) if e.action == "secrets.rotate"]
     assert len(rotations) == 1
-    assert rotations[0].details == {"rotated_up_to_id": 1, "key_id": key_id}
+    assert rotations[0].details == {"data_source_ids": [1], "key_id": key_id}
     text = json.dumps(rotations[0].details)
     for secret in (new_key, TEST_SECRET_KEY, SOURCE_PASSWORD):
         assert secret not in text
+    # The organization's admins see it in their own audit log; a second run rotates nothing
+    # and records nothing.
+    listed = await all_events(tenant, action="secrets.rotate")
+    assert [(e["organization_id"], e["details"]["data_source_ids"]) for e in listed] == [
+        (tenant.organization_id, [1])
+    ]
+    context = build_context(settings_factory(secret_keys=f"{new_key},{TEST_SECRET_KEY}"))
+    try:
+        assert await context.data_sources.rotate_keys() == (1, 0)
+    finally:
+        await context.close()
+    assert len(await all_events(tenant, action="secrets.rotate")) == 1
 
 
 # ----- who may read it -----------------------------------------------------------------------

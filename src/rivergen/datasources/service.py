@@ -314,20 +314,22 @@ class DataSourceService:
         while True:
             async with self._sessions() as session, session.begin():
                 rows = await repo_module.all_with_secrets(session, after_id, batch)
+                # One event per organization, so that each sees the rotation in its own log.
+                rotated_by_organization: dict[int, list[int]] = {}
                 for row in rows:
                     seen += 1
                     assert row.secrets_ciphertext is not None
                     if self._box.needs_rotation(row.secrets_ciphertext):
                         row.secrets_ciphertext = self._box.rotate(row.secrets_ciphertext)
                         rotated += 1
-                if rows:
+                        rotated_by_organization.setdefault(row.organization_id, []).append(row.id)
+                for organization_id, ids in rotated_by_organization.items():
                     await add_event(
                         session,
                         "secrets.rotate",
-                        details={
-                            "rotated_up_to_id": rows[-1].id,
-                            "key_id": self._box.current_key_id,
-                        },
+                        organization_id=organization_id,
+                        target_type="data_source",
+                        details={"data_source_ids": ids, "key_id": self._box.current_key_id},
                     )
             if not rows:
                 return seen, rotated
