@@ -85,23 +85,26 @@ async def two_servers(
 async def test_a_logout_ends_access_at_once_here_and_within_the_ttl_elsewhere(
     settings_factory: Callable[..., Settings],
 ) -> None:
-    async with two_servers(settings_factory, ttl=1.5) as (first, second):
+    ttl = 3.0
+    async with two_servers(settings_factory, ttl=ttl) as (first, second):
         tokens = await first.login()
         bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+        before_kept = time.monotonic()
         assert (await second.client.get(ME, headers=bearer)).status_code == 200  # now kept
+        after_kept = time.monotonic()
         assert (await first.client.get(ME, headers=bearer)).status_code == 200
         logout = await first.client.post(
             "/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]}
         )
         assert logout.status_code == 200, logout.text
-        logged_out_at = time.monotonic()
         assert (await first.client.get(ME, headers=bearer)).status_code == 401
-        # The other server trusts its recent check until the TTL runs out, never longer.
+        # The other server trusts its check until the TTL runs out, never longer.
+        assert time.monotonic() < before_kept + ttl, "the machine was too slow to tell"
         assert (await second.client.get(ME, headers=bearer)).status_code == 200
         while (await second.client.get(ME, headers=bearer)).status_code == 200:
-            assert time.monotonic() - logged_out_at < 1.5 + 0.5
-            await asyncio.sleep(0.1)
-        assert time.monotonic() - logged_out_at > 0.5
+            assert time.monotonic() < after_kept + ttl + 1.0
+            await asyncio.sleep(0.05)
+        assert time.monotonic() >= before_kept + ttl
 
 
 @pytest.mark.anyio
