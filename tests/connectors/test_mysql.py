@@ -3,20 +3,26 @@ PostgreSQL are in test_network_engines.py."""
 
 from __future__ import annotations
 
+import ssl
+
 import pymysql
 import pytest
 from pydantic import ValidationError
 
+from rivergen.connectors._support import tls_context
 from rivergen.connectors.base import ConnectionTarget
 from rivergen.connectors.mysql import (
     MARIADB_SPEC,
     MYSQL_SPEC,
     MySQLConnection,
+    MySQLConnector,
     describe_version,
+    ssl_arguments,
 )
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from tests.fixtures.servers import Server
+from tests.fixtures.tls import unrelated_ca_pem
 
 CONNECTOR = MARIADB_SPEC.connector
 
@@ -85,3 +91,56 @@ def test_connection_model_refuses_dangerous_options() -> None:
         MySQLConnection.model_validate({"host": "db", "username": "u", "port": 70000})
     with pytest.raises(ValidationError, match="Extra inputs"):
         MySQLConnection.model_validate({"host": "db", "username": "u", "unknown": 1})
+
+
+# ----- ssl_root_cert ---------------------------------------------------------------------------
+
+
+def driver_context(target: ConnectionTarget) -> ssl.SSLContext:
+    """The TLS context PyMySQL would use for `target` (the connection is built, not opened)."""
+    conn = MySQLConnector._connect(pymysql, target, "127.0.0.1", 3306, Deadline.after(5))
+    assert conn.ssl is True
+    context = vars(conn)["ctx"]  # not in PyMySQL's type stubs
+    assert isinstance(context, ssl.SSLContext)
+    return context
+
+
+@pytest.mark.parametrize(("mode", "checks_name"), [("verify-full", True), ("verify-ca", False)])
+def test_a_verifying_mode_trusts_only_ssl_root_cert(mode: str, checks_name: bool) -> None:
+    pem = unrelated_ca_pem("Private MySQL CA")
+    context = driver_context(ConnectionTarget(host="db", ssl_mode=mode, ssl_root_cert=pem))
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_REQUIRED, checks_name)
+    subjects = [ca["subject"] for ca in context.get_ca_certs()]
+    assert subjects == [((("commonName", "Private MySQL CA"),),)]  # no system CA
+    assert ssl_arguments(mode, None) == {"ssl": tls_context(mode)}  # without it: system CAs
+
+
+def test_other_modes_are_unchanged_by_ssl_root_cert() -> None:
+    pem = unrelated_ca_pem()
+    assert ssl_arguments("require", pem) == {"ssl": tls_context("require")}
+    assert ssl_arguments("prefer", pem) == {}
+    assert ssl_arguments("disable", pem) == {"ssl_disabled": True}
+
+
+@pytest.mark.parametrize("mode", ["verify-ca", "verify-full"])
+def test_a_verifying_mode_against_the_plain_server_fails_as_without_the_field(
+    local_mariadb: Server, mode: str
+) -> None:
+    # The local MariaDB offers no TLS: the test fails before any certificate is seen.
+    without = fail(local_mariadb.target(ssl_mode=mode))
+    with_cas = fail(local_mariadb.target(ssl_mode=mode, ssl_root_cert=unrelated_ca_pem()))
+    assert (with_cas.code, with_cas.phase) == (ErrorCode.SSL_ERROR, Phase.TLS)
+    assert (with_cas.code, with_cas.phase, with_cas.message) == (
+        without.code,
+        without.phase,
+        without.message,
+    )
+
+
+def test_the_model_takes_ssl_root_cert_with_a_verifying_mode_only() -> None:
+    pem = unrelated_ca_pem()
+    base = {"host": "db", "username": "u", "ssl_root_cert": pem}
+    assert MySQLConnection.model_validate({**base, "ssl_mode": "verify-ca"}).ssl_root_cert == pem
+    for mode in ({}, {"ssl_mode": "require"}):
+        with pytest.raises(ValidationError, match="does not verify"):
+            MySQLConnection.model_validate({**base, **mode})

@@ -19,6 +19,7 @@ from rivergen.connectors.redis_engine import (
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from tests.fixtures.servers import Server, unique_name
+from tests.fixtures.tls import unrelated_ca_pem
 
 CONNECTOR = SPEC.connector
 
@@ -135,3 +136,24 @@ def test_missing_driver_is_classified(local_redis: Server, monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "redis", None)  # makes `import redis` fail
     failure = fail(local_redis.target())
     assert failure.code is ErrorCode.DRIVER_NOT_INSTALLED
+
+
+@pytest.mark.parametrize("mode", ["verify-ca", "verify-full"])
+def test_ssl_root_cert_against_a_plain_server_fails_as_without_it(
+    local_redis: Server, mode: str
+) -> None:
+    # The local Redis offers no TLS: no certificate is ever presented to the CAs.
+    without = fail(local_redis.target(ssl_mode=mode), seconds=1)
+    with_cas = fail(local_redis.target(ssl_mode=mode, ssl_root_cert=unrelated_ca_pem()), seconds=1)
+    assert with_cas.code in (ErrorCode.SSL_ERROR, ErrorCode.TIMEOUT)
+    assert (with_cas.code, with_cas.phase) == (without.code, without.phase)
+
+
+def test_model_takes_ssl_root_cert_with_a_verifying_mode_only() -> None:
+    pem = unrelated_ca_pem()
+    model = RedisConnection.model_validate(
+        {"host": "cache", "ssl_mode": "verify-full", "ssl_root_cert": pem}
+    )
+    assert model.ssl_root_cert == pem
+    with pytest.raises(ValueError, match="ssl_mode disable does not verify"):
+        RedisConnection.model_validate({"host": "cache", "ssl_root_cert": pem})

@@ -28,6 +28,7 @@ from tests.fixtures.datasources import (
     password_tunnel,
     postgres_body,
 )
+from tests.fixtures.tls import unrelated_ca_pem
 
 pytestmark = pytest.mark.anyio
 
@@ -307,3 +308,43 @@ async def test_a_mysql_password_survives_unrelated_changes(tenancy: Tenancy) -> 
     ok_data(await tenancy.patch(source["id"], {"connection": {"database": "other"}}))
     connection, _ = await stored(tenancy.api, source["id"])
     assert connection["password"] == MYSQL_PASSWORD
+
+
+# ----- ssl_root_cert: trust, not destination ---------------------------------------------------
+
+
+async def test_a_new_ssl_root_cert_is_no_destination_change(tenancy: Tenancy) -> None:
+    """The CAs decide whom the service trusts, not where it connects: secrets stay."""
+    source = await tenancy.create(postgres_body())
+    await set_status(tenancy.api, source["id"], "active")
+    first, second = unrelated_ca_pem("First CA"), unrelated_ca_pem("Second CA")
+    for pem in (first, second + first):
+        patch = {"connection": {"ssl_mode": "verify-full", "ssl_root_cert": pem}}
+        data = ok_data(await tenancy.patch(source["id"], patch))
+        assert data["connection"]["ssl_root_cert"] == pem
+        assert data["connection"]["password"] == MASK
+        assert data["status"] == "active"
+        connection, _ = await stored(tenancy.api, source["id"])
+        assert connection["password"] == PG_PASSWORD
+        assert connection["ssl_root_cert"] == pem
+    # With a new host as well, the destination rule still asks for the password.
+    moved = {"connection": {"host": "10.9.9.9", "ssl_root_cert": first}}
+    error = error_of(await tenancy.patch(source["id"], moved), 422, "VALIDATION_ERROR")
+    assert detail_fields(error) == ["body.connection.password"]
+
+
+async def test_leaving_the_verifying_modes_means_removing_ssl_root_cert(tenancy: Tenancy) -> None:
+    body = postgres_body()
+    body["connection"].update(ssl_mode="verify-ca", ssl_root_cert=unrelated_ca_pem())
+    source = await tenancy.create(body)
+    patch: dict[str, Any] = {"connection": {"ssl_mode": "require"}}
+    error = error_of(await tenancy.patch(source["id"], patch), 422, "VALIDATION_ERROR")
+    assert detail_fields(error) == ["body.connection.ssl_root_cert"]
+    patch["connection"]["ssl_root_cert"] = None
+    data = ok_data(await tenancy.patch(source["id"], patch))
+    assert (data["connection"]["ssl_mode"], data["connection"]["ssl_root_cert"]) == (
+        "require",
+        None,
+    )
+    connection, _ = await stored(tenancy.api, source["id"])
+    assert connection["password"] == PG_PASSWORD

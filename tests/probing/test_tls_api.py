@@ -2,7 +2,8 @@
 
 The server (tests/fixtures/tls.py) presents a fresh self-signed certificate and refuses
 unencrypted connections in pg_hba.conf. Each `ssl_mode` is a saved data source tested through
-the running app: what a user sees is the response, the hint and the data source's status.
+the running app: what a user sees is the response, the hint and the data source's status. The
+verifying modes are tried with that certificate, and with an unrelated CA, as `ssl_root_cert`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from tests.fixtures.datasources import Tenancy, unique_name
 from tests.fixtures.probing import assert_failed, assert_shape, network_body, result_of, run_test
-from tests.fixtures.tls import TlsPostgres
+from tests.fixtures.tls import TlsPostgres, unrelated_ca_pem
 
 # One app serves the whole module (each test adds its own data sources); see fixtures/probing.py.
 pytestmark = [pytest.mark.anyio, pytest.mark.store]
@@ -29,13 +30,22 @@ def anyio_backend() -> str:
 
 
 async def outcome_with(
-    tenancy: Tenancy, tls_postgres: TlsPostgres, ssl_mode: str
+    tenancy: Tenancy, tls_postgres: TlsPostgres, ssl_mode: str, **connection: Any
 ) -> dict[str, Any]:
-    """Save a data source on the TLS-only server with `ssl_mode` and test it; the result."""
+    """Save a data source on the TLS-only server with `ssl_mode` (and `connection` fields) and
+    test it; the result."""
     body = network_body(
-        "postgresql", tls_postgres.server, unique_name("tls"), ssl_mode=ssl_mode, password=PASSWORD
+        "postgresql",
+        tls_postgres.server,
+        unique_name("tls"),
+        ssl_mode=ssl_mode,
+        password=PASSWORD,
+        **connection,
     )
-    data_source_id = int((await tenancy.create(body))["id"])
+    created = await tenancy.create(body)
+    for name, value in connection.items():
+        assert created["connection"][name] == value
+    data_source_id = int(created["id"])
     query = {"test_query": SESSION_USES_TLS, "timeout_seconds": 10}
     data = result_of(await run_test(tenancy.client, data_source_id, tenancy.owner, query))
     assert_shape(data)
@@ -76,3 +86,30 @@ async def test_verifying_modes_refuse_the_self_signed_certificate(
     assert "certificate verify failed" in data["error_message"]
     assert "system CA bundle" in data["error_message"]
     assert "certificate" in data["hint"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+@pytest.mark.parametrize("ssl_mode", ["verify-full", "verify-ca"])
+async def test_the_servers_certificate_as_ssl_root_cert_verifies(
+    module_tenancy: Tenancy, tls_postgres: TlsPostgres, ssl_mode: str, host: str
+) -> None:
+    pem = tls_postgres.certificate_pem
+    data = await outcome_with(module_tenancy, tls_postgres, ssl_mode, host=host, ssl_root_cert=pem)
+    assert data["connection_successful"] is True, data
+    assert data["test_query_result"] == "true"  # verified, and the server says it is encrypted
+    assert data["database_version"] == tls_postgres.version()
+    shown = await module_tenancy.get(data["data_source_id"])
+    assert shown["connection"]["ssl_root_cert"] == pem  # public: shown as stored
+    assert shown["status"] == "active"
+
+
+async def test_an_unrelated_ca_as_ssl_root_cert_does_not_verify(
+    module_tenancy: Tenancy, tls_postgres: TlsPostgres
+) -> None:
+    outcome = await outcome_with(
+        module_tenancy, tls_postgres, "verify-full", ssl_root_cert=unrelated_ca_pem()
+    )
+    data = assert_failed(outcome, "SSL_ERROR", "tls")
+    assert "certificate verify failed" in data["error_message"]
+    assert "does not chain to a CA in ssl_root_cert" in data["error_message"]
+    assert "ssl_root_cert" in data["hint"]

@@ -14,8 +14,16 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
+from rivergen.connectors._trust import VERIFYING_MODES, require_verifying_mode, verified_context
 from rivergen.connectors.base import ConnectionTarget, OptionValue
 from rivergen.connectors.classify import code_for_os_error, describe_os_error
 from rivergen.core.deadline import Deadline
@@ -70,7 +78,8 @@ class OptionsModel(BaseModel):
 
 
 class NetworkConnection(OptionsModel):
-    """Fields shared by server engines; subclasses set the port default and ssl modes."""
+    """Fields shared by server engines; subclasses set the port default, ssl modes and
+    `ssl_root_cert` (declared after `ssl_mode`, so that its check below can see the mode)."""
 
     host: HostName
     username: ShortText | None = None
@@ -79,6 +88,11 @@ class NetworkConnection(OptionsModel):
     password: str | None = Field(
         default=None, repr=False, json_schema_extra={"format": "password", "writeOnly": True}
     )
+
+    @field_validator("ssl_root_cert", check_fields=False)
+    @classmethod
+    def _root_cert_needs_verification(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return require_verifying_mode(value, info)
 
 
 class FileConnection(OptionsModel):
@@ -126,6 +140,13 @@ def tls_context(mode: str) -> ssl.SSLContext:
     if mode == "verify-ca":
         context.check_hostname = False
     return context
+
+
+def client_context(mode: str, root_cert: str | None) -> ssl.SSLContext:
+    """The context for `mode`: trusting only `root_cert`'s CAs when given to a verifying mode."""
+    if root_cert is not None and mode in VERIFYING_MODES:
+        return verified_context(mode, root_cert)
+    return tls_context(mode)
 
 
 def format_seconds(seconds: float) -> str:

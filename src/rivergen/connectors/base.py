@@ -30,6 +30,9 @@ class ConnectionTarget:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     ssl_mode: str | None = None
+    # PEM text of the CAs a verifying ssl_mode trusts instead of the system ones. Public, but
+    # up to 64 KiB: kept out of repr like the password.
+    ssl_root_cert: str | None = field(default=None, repr=False)
     options: Mapping[str, OptionValue] = field(default_factory=dict)
     path: str | None = None
 

@@ -22,6 +22,7 @@ from rivergen.connectors._support import (
     ShortText,
     cell_text,
     clean_query,
+    client_context,
     driver_required,
     open_tcp,
     query_timeout,
@@ -30,6 +31,7 @@ from rivergen.connectors._support import (
     silent_server,
     tls_context,
 )
+from rivergen.connectors._trust import RootCertificates
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
 from rivergen.connectors.classify import code_for_mysql_errno, code_for_os_error, find_os_error
 from rivergen.core.deadline import Deadline
@@ -61,6 +63,7 @@ class MySQLConnection(NetworkConnection):
     database: ShortText | None = None
     username: ShortText
     ssl_mode: MySqlSslMode = "prefer"
+    ssl_root_cert: RootCertificates = None
 
 
 def describe_version(server_info: str) -> tuple[str, bool]:
@@ -73,14 +76,15 @@ def describe_version(server_info: str) -> tuple[str, bool]:
     return (f"MariaDB {number}" if mariadb else f"MySQL {number}"), mariadb
 
 
-def _ssl_arguments(mode: str) -> dict[str, Any]:
+def ssl_arguments(mode: str, root_cert: str | None = None) -> dict[str, Any]:
     """PyMySQL's TLS arguments: none means PREFERRED, an explicit context means REQUIRED."""
     if mode == "disable":
         return {"ssl_disabled": True}
     if mode == "prefer":
         return {}
-    # verify-full checks the certificate against `host`, the configured name, not the address.
-    return {"ssl": tls_context(mode)}
+    # verify-full checks the certificate against `host`, the configured name, not the address;
+    # with `root_cert` the verifying modes trust its CAs instead of the system ones.
+    return {"ssl": client_context(mode, root_cert)}
 
 
 @functools.cache
@@ -222,7 +226,7 @@ class MySQLConnector(KeywordGuarded):
                 local_infile=False,
                 client_flag=0,  # in particular no CLIENT.MULTI_STATEMENTS
                 defer_connect=True,
-                **_ssl_arguments(target.ssl_mode or "prefer"),
+                **ssl_arguments(target.ssl_mode or "prefer", target.ssl_root_cert),
             )
         except (AttributeError, KeyError, ValueError, TypeError, LookupError) as exc:
             raise ProbeFailure(

@@ -32,6 +32,7 @@ from rivergen.connectors._support import (
     resolve_address,
     silent_server,
 )
+from rivergen.connectors._trust import VERIFYING_MODES, RootCertificates, root_cert_file
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec, OptionValue
 from rivergen.connectors.classify import (
     PG_PROTOCOL_MISMATCH,
@@ -69,7 +70,6 @@ _SEVERITY = re.compile(r"^(?:FATAL|ERROR|PANIC):\s+")
 # OpenSSL's words (through libpq) for a certificate chain it could not verify; libpq says
 # nothing of why, and a name mismatch has its own message.
 _UNVERIFIED_CHAIN = re.compile(r"(?i)certificate verify failed")
-_VERIFYING_MODES = ("verify-ca", "verify-full")
 
 
 class PostgresConnection(NetworkConnection):
@@ -81,6 +81,7 @@ class PostgresConnection(NetworkConnection):
     database: ShortText | None = None
     username: ShortText
     ssl_mode: PostgresSslMode = "prefer"
+    ssl_root_cert: RootCertificates = None
 
 
 def _option_text(value: OptionValue) -> str:
@@ -89,8 +90,13 @@ def _option_text(value: OptionValue) -> str:
     return str(value)
 
 
-def _conninfo(target: ConnectionTarget, address: str, port: int) -> str:
-    """The libpq connection string; fixed settings keep the service's own files out of it."""
+def _conninfo(
+    target: ConnectionTarget, address: str, port: int, root_cert_path: str | None = None
+) -> str:
+    """The libpq connection string; fixed settings keep the service's own files out of it.
+
+    `root_cert_path` is the file of the data source's own CAs (`ssl_root_cert`), if any.
+    """
     from psycopg import pq
     from psycopg.conninfo import make_conninfo
 
@@ -113,9 +119,11 @@ def _conninfo(target: ConnectionTarget, address: str, port: int) -> str:
     )
     if pq.version() >= _LIBPQ_16:  # older libpq rejects these parameters outright
         params["sslcertmode"] = "disable"
-    if sslmode == "verify-full" and pq.version() >= _LIBPQ_16:
+    if sslmode in VERIFYING_MODES and root_cert_path is not None:
+        params["sslrootcert"] = root_cert_path
+    elif sslmode == "verify-full" and pq.version() >= _LIBPQ_16:
         params["sslrootcert"] = "system"
-    elif sslmode in ("verify-ca", "verify-full"):
+    elif sslmode in VERIFYING_MODES:
         # libpq's default is ~/.postgresql/root.crt of the service account: use the system
         # CA bundle instead ("system" itself is refused with verify-ca).
         paths = ssl.get_default_verify_paths()
@@ -140,7 +148,12 @@ def _startup_message(raw: str) -> str:
 
 
 def _startup_failure(
-    pgconn: PGconn, tcp_done: bool, where: str, ssl_mode: str, secrets: list[str | None]
+    pgconn: PGconn,
+    tcp_done: bool,
+    where: str,
+    ssl_mode: str,
+    secrets: list[str | None],
+    trusted: str,
 ) -> ProbeFailure:
     message = one_line(_startup_message(pgconn.get_error_message()), secrets)
     # libpq exposes no SQLSTATE for startup failures, so after the signals it does give (did
@@ -170,10 +183,10 @@ def _startup_failure(
             f"The server at {where} did not answer like a PostgreSQL server ({message})",
         )
     code = code or ErrorCode.CONNECTION_ERROR
-    if ssl_mode in _VERIFYING_MODES and _UNVERIFIED_CHAIN.search(message):
+    if ssl_mode in VERIFYING_MODES and _UNVERIFIED_CHAIN.search(message):
         message += (
-            f" (ssl_mode {ssl_mode}: the server's certificate does not chain to a CA in this "
-            "service's system CA bundle; it may be self-signed, from a private CA or expired)"
+            f" (ssl_mode {ssl_mode}: the server's certificate does not chain to a CA in "
+            f"{trusted}; it may be self-signed, from a private CA or expired)"
         )
     phase = Phase.TLS if code is ErrorCode.SSL_ERROR else Phase.AUTH
     return ProbeFailure(code, phase, message)
@@ -186,22 +199,30 @@ def _open(
     where: str,
     ssl_mode: str,
     secrets: list[str | None],
+    trusted: str,
 ) -> PGconn:
-    """Run libpq's connect state machine, waiting on its socket until the deadline."""
+    """Run libpq's connect state machine, waiting on its socket until the deadline.
+
+    `trusted` names the CAs a verifying mode checks against, for messages.
+    """
     import psycopg
     from psycopg import pq
 
     pgconn = pq.PGconn.connect_start(conninfo.encode())
     tcp_done = False
+
+    def failed() -> ProbeFailure:
+        return _startup_failure(pgconn, tcp_done, where, ssl_mode, secrets, trusted)
+
     events = selectors.EVENT_WRITE  # libpq: after connect_start, wait as if polling to write
     try:
         while True:
             if pgconn.status == pq.ConnStatus.BAD:
-                raise _startup_failure(pgconn, tcp_done, where, ssl_mode, secrets)
+                raise failed()
             try:
                 fd = pgconn.socket
             except psycopg.OperationalError:  # libpq dropped the socket without saying BAD
-                raise _startup_failure(pgconn, tcp_done, where, ssl_mode, secrets) from None
+                raise failed() from None
             with selectors.DefaultSelector() as selector:
                 selector.register(fd, events)
                 ready = selector.select(timeout=deadline.remaining())
@@ -220,7 +241,7 @@ def _open(
             if status == pq.PollingStatus.OK:
                 break
             if status == pq.PollingStatus.FAILED:
-                raise _startup_failure(pgconn, tcp_done, where, ssl_mode, secrets)
+                raise failed()
             reading = status == pq.PollingStatus.READING
             events = selectors.EVENT_READ if reading else selectors.EVENT_WRITE
     except BaseException:
@@ -288,10 +309,14 @@ class PostgresConnector(KeywordGuarded):
         address, port = resolve_address(target, deadline)
         if target.address is None:
             clock.lap(Phase.DNS)
-        conninfo = _conninfo(target, address, port)
         where = endpoint(address, port)
         ssl_mode = target.ssl_mode or _DEFAULT_SSL_MODE
-        pgconn = _open(conninfo, deadline, clock, where, ssl_mode, secrets)
+        own_cas = target.ssl_root_cert if ssl_mode in VERIFYING_MODES else None
+        trusted = "ssl_root_cert" if own_cas else "this service's system CA bundle"
+        # libpq reads the file during the handshake only: it is gone before the query runs.
+        with root_cert_file(own_cas) as root_cert_path:
+            conninfo = _conninfo(target, address, port, root_cert_path)
+            pgconn = _open(conninfo, deadline, clock, where, ssl_mode, secrets, trusted)
         conn: psycopg.Connection[tuple[object, ...]] | None = None
         try:
             pgconn.nonblocking = 1

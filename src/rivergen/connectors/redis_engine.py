@@ -20,13 +20,14 @@ from rivergen.connectors._support import (
     NetworkConnection,
     Port,
     cell_text,
+    client_context,
     driver_required,
     open_tcp,
     query_timeout,
     resolve_address,
     silent_server,
-    tls_context,
 )
+from rivergen.connectors._trust import RootCertificates
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
 from rivergen.connectors.classify import code_for_redis_error
 from rivergen.core.deadline import Deadline
@@ -57,6 +58,7 @@ class RedisConnection(NetworkConnection):
     port: Port = 6379
     database: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     ssl_mode: RedisSslMode = "disable"
+    ssl_root_cert: RootCertificates = None
 
 
 def parse_command(query: str | None) -> list[str]:
@@ -137,9 +139,8 @@ class _Probe:
         if mode != "disable":
             sock.settimeout(max(0.001, self.deadline.remaining()))
             try:
-                sock = tls_context(mode).wrap_socket(
-                    sock, server_hostname=self.target.host or self.address
-                )
+                context = client_context(mode, self.target.ssl_root_cert)
+                sock = context.wrap_socket(sock, server_hostname=self.target.host or self.address)
             except (OSError, ValueError) as exc:
                 self.sock.close()
                 if isinstance(exc, TimeoutError):

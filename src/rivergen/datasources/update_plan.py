@@ -49,6 +49,8 @@ def plan_update(row: DataSource, stored: SecretMap, body: DataSourceUpdate) -> U
             continue
         connection[key] = value
         keep_conn.pop(key, None)
+    # Only these move the database: ssl_mode and ssl_root_cert change whom the service trusts
+    # there, not where it connects, so secrets stay with them.
     db_moved = engine_changed or any(
         key in patch and patch[key] != row.connection.get(key) for key in ("host", "port", "path")
     )

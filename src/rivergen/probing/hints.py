@@ -29,7 +29,8 @@ HINTS: dict[ErrorCode, str] = {
     ErrorCode.SSL_ERROR: (
         "TLS between the service and the server failed or was refused: check ssl_mode against "
         "what the server accepts and, for the verifying modes, that its certificate is valid "
-        "for this host name and issued by a CA the service trusts."
+        "for this host name and issued by a CA the service trusts (the system CA bundle, or "
+        "the CAs in ssl_root_cert for a private CA)."
     ),
     ErrorCode.QUERY_ERROR: (
         "The test query failed: it must be one read-only statement (writes are refused); try "

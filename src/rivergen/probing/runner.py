@@ -129,6 +129,7 @@ class Prober:
             "username": getattr(connection, "username", None),
             "password": getattr(connection, "password", None),
             "ssl_mode": getattr(connection, "ssl_mode", None),
+            "ssl_root_cert": getattr(connection, "ssl_root_cert", None),
             "options": options,
         }
         async with AsyncExitStack() as stack:
