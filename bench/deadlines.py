@@ -11,17 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench._harness import (
-    PG_HOST,
-    PG_PORT,
-    POSTGRES,
-    Report,
-    SilentPeer,
-    expect_success,
-    running_server,
-    say,
-    silent_connection,
-)
+from bench._harness import PG_HOST, PG_PORT, POSTGRES, Report, say
+from bench._peers import SilentPeer, silent_connection
+from bench._server import expect_success, running_server
 
 NAME = "deadlines"
 TIMEOUT_SECONDS = 2

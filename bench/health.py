@@ -19,17 +19,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench._harness import (
-    PG_HOST,
-    PG_PORT,
-    POSTGRES,
-    Report,
-    ms,
-    percentile,
-    require_port,
-    running_server,
-    say,
-)
+from bench._harness import PG_HOST, PG_PORT, POSTGRES, Report, ms, percentile, require_port, say
+from bench._server import running_server
 
 NAME = "health"
 SOURCES = 10_000

@@ -12,20 +12,9 @@ from __future__ import annotations
 import threading
 import time
 
-from bench._harness import (
-    MARIADB,
-    POSTGRES,
-    REDIS_HOST,
-    REDIS_PORT,
-    Burst,
-    Report,
-    Server,
-    SilentPeer,
-    expect_success,
-    running_server,
-    say,
-    silent_connection,
-)
+from bench._harness import MARIADB, POSTGRES, REDIS_HOST, REDIS_PORT, Report, say
+from bench._peers import SilentPeer, silent_connection
+from bench._server import Burst, Server, expect_success, running_server
 
 NAME = "memory"
 CONCURRENT = 100

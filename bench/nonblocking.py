@@ -13,19 +13,9 @@ from __future__ import annotations
 
 import time
 
-from bench._harness import (
-    POSTGRES,
-    Api,
-    BenchError,
-    Burst,
-    Report,
-    SilentPeer,
-    ms,
-    percentile,
-    running_server,
-    say,
-    silent_connection,
-)
+from bench._harness import POSTGRES, BenchError, Report, ms, percentile, say
+from bench._peers import SilentPeer, silent_connection
+from bench._server import Api, Burst, running_server
 
 NAME = "nonblocking"
 HANGING = 50

@@ -25,20 +25,15 @@ from bench._harness import (
     PG_HOST,
     PG_PORT,
     POSTGRES,
-    Api,
     Report,
-    Server,
-    expect_success,
     ms,
     percentile,
-    raw_mariadb,
-    raw_mariadb_no_tls,
-    raw_postgres,
     require_port,
-    running_server,
     say,
     timed,
 )
+from bench._peers import raw_mariadb, raw_mariadb_no_tls, raw_postgres
+from bench._server import Api, Server, expect_success, running_server
 
 NAME = "overhead"
 ITERATIONS = 200

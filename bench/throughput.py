@@ -15,18 +15,9 @@ from typing import Any
 
 import httpx
 
-from bench._harness import (
-    PG_HOST,
-    PG_PORT,
-    POSTGRES,
-    Api,
-    BenchError,
-    Report,
-    raw_postgres_select1,
-    require_port,
-    running_server,
-    say,
-)
+from bench._harness import PG_HOST, PG_PORT, POSTGRES, BenchError, Report, require_port, say
+from bench._peers import raw_postgres_select1
+from bench._server import Api, running_server
 
 NAME = "throughput"
 CONCURRENCY = 16
