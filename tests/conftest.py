@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.sshd",
     "tests.fixtures.hardening",
+    "tests.fixtures.clusters",
     "tests.fixtures.datasources",
     "tests.fixtures.probing",
     "tests.fixtures.tls",

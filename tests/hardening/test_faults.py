@@ -33,10 +33,10 @@ import pytest
 from rivergen.app import create_app
 from rivergen.settings import Settings
 from tests.fixtures.app import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_SECRET_KEY, Api, start_api
+from tests.fixtures.clusters import PrivatePostgres
 from tests.fixtures.hardening import (
     DATA_SOURCES,
     METADATA_ADDRESS,
-    PrivatePostgres,
     context_of,
     ok_data,
     postgres_source,

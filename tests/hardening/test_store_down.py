@@ -16,10 +16,10 @@ from rivergen.app import create_app
 from rivergen.context import AppContext
 from rivergen.settings import Settings
 from tests.fixtures.app import ADMIN_EMAIL, ADMIN_PASSWORD, start_api
+from tests.fixtures.clusters import PrivatePostgres
 from tests.fixtures.hardening import (
     AUDIT_EVENTS,
     DATA_SOURCES,
-    PrivatePostgres,
     error_of,
     ok_data,
     sign_in_owner,
