@@ -1,56 +1,46 @@
-"""The SSH tunnel against a real OpenSSH sshd, with real PostgreSQL and MariaDB behind it."""
+"""The SSH tunnel against a real OpenSSH sshd, with real PostgreSQL and MariaDB behind it:
+forwarding with each kind of key and login, authentication failures, host-key pinning and
+refused forwards. What a tunnel leaves behind when it closes, fails or is cancelled is in
+test_tunnel_teardown.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import re
-import socket
 import threading
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
 
-import psycopg
-import pymysql
 import pytest
 
 from rivergen.core.deadline import Deadline
-from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
-from rivergen.tunnels import SshTunnelConfig, TunnelInfo, forwarder, open_tunnel
+from rivergen.core.outcome import ErrorCode, Phase
+from rivergen.tunnels import forwarder, open_tunnel
 from tests.fixtures.sshd import SshServer, require
-from tests.tunnels.procnet import own_tcp_sockets
+from tests.tunnels.helpers import (
+    AUTH_WORDS,
+    MARIADB,
+    PG,
+    EchoServer,
+    assert_closed,
+    connection_log,
+    echo_round_trip,
+    failure_of,
+    in_own_thread,
+    key_config,
+    listening,
+    mariadb_select_one,
+    password_config,
+    pg_select_one,
+    until,
+)
 
 pytestmark = pytest.mark.anyio
-
-T = TypeVar("T")
-PG = ("127.0.0.1", 5432)
-MARIADB = ("127.0.0.1", 3306)
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Run the async tests on asyncio, the loop the service uses."""
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def baseline(
-    sshd: SshServer, silent_bastion: tuple[str, int], closed_ssh_port: tuple[str, int]
-) -> tuple[set[tuple[str, int]], set[threading.Thread]]:
-    """Listening sockets and threads of this process once the session fixtures exist."""
-    listening = {s.local for s in own_tcp_sockets() if s.listening}
-    return listening, set(threading.enumerate())
-
-
-def listening(address: tuple[str, int]) -> bool:
-    """Whether something accepts TCP connections at `address`."""
-    try:
-        socket.create_connection(address, timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,132 +60,12 @@ def mariadb() -> tuple[str, int]:
     return MARIADB
 
 
-def key_config(sshd: SshServer, key: str, **overrides: Any) -> SshTunnelConfig:
-    """A private-key tunnel config for the test user with one of the fixture's keys."""
-    client_key = sshd.keys[key]
-    fields: dict[str, Any] = {
-        "host": "bastion.test",
-        "port": sshd.port,
-        "username": sshd.username,
-        "auth_method": "private_key",
-        "private_key": client_key.private_key,
-        "private_key_passphrase": client_key.passphrase,
-    }
-    fields.update(overrides)
-    return SshTunnelConfig(**fields)
-
-
-def password_config(sshd: SshServer, password: str, **overrides: Any) -> SshTunnelConfig:
-    """A password tunnel config for the test user."""
-    fields: dict[str, Any] = {
-        "host": "bastion.test",
-        "port": sshd.port,
-        "username": sshd.username,
-        "auth_method": "password",
-        "password": password,
-    }
-    fields.update(overrides)
-    return SshTunnelConfig(**fields)
-
-
-async def in_own_thread(func: Callable[[], T]) -> T:
-    """Run a blocking driver call in a thread joined afterwards, so no pool thread lingers."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
-
-    def run() -> None:
-        try:
-            result = func()
-        except BaseException as exc:
-            loop.call_soon_threadsafe(settle, None, exc)
-        else:
-            loop.call_soon_threadsafe(settle, result, None)
-
-    thread = threading.Thread(target=run, name="driver-call", daemon=True)
-    thread.start()
-    try:
-        return await future
-    finally:
-        thread.join(timeout=10)
-
-
-def pg_select_one(host: str, port: int) -> Any:
-    """SELECT 1 on the local PostgreSQL (trust auth) through host:port."""
-    with psycopg.connect(
-        host=host,
-        port=port,
-        user="postgres",
-        dbname="postgres",
-        connect_timeout=5,
-        sslmode="disable",
-    ) as conn:
-        row = conn.execute("SELECT 1").fetchone()
-    return row[0] if row else None
-
-
-def mariadb_select_one(host: str, port: int) -> Any:
-    """SELECT 1 on the local MariaDB (root, no password) through host:port."""
-    conn = pymysql.connect(
-        host=host,
-        port=port,
-        user="root",
-        password="",
-        connect_timeout=5,
-        read_timeout=5,
-        write_timeout=5,
-    )
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            row = cursor.fetchone()
-    finally:
-        conn.close()
-    return row[0] if row else None
-
-
-AUTH_WORDS = re.compile(r"Accepted|Failed|Postponed|password|publickey|authenticating", re.I)
-
-
-def connection_log(sshd: SshServer, offset: int) -> list[str]:
-    """The sshd log lines of the one connection made after `offset`, once it has ended."""
-    opened = sshd.wait_for_log(offset, rf"Connection from \S+ port \d+ on \S+ port {sshd.port}\b")
-    match = re.search(rf"Connection from \S+ port (\d+) on \S+ port {sshd.port}\b", opened)
-    assert match, opened
-    own = re.compile(rf"port {match.group(1)}\b")
-    text = sshd.wait_for_log(offset, rf"(Disconnected from|Connection closed by) .*{own.pattern}")
-    return [line.strip() for line in text.splitlines() if own.search(line)]
-
-
-def assert_closed(port: int) -> None:
-    """Nothing accepts connections on the tunnel's local port any more."""
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-
-
-async def failure_of(
-    config: SshTunnelConfig,
-    address: str = "127.0.0.1",
-    dest: tuple[str, int] = PG,
-    seconds: float = 10.0,
-) -> ProbeFailure:
-    """The ProbeFailure raised while opening the tunnel."""
-    with pytest.raises(ProbeFailure) as caught:
-        async with open_tunnel(config, address, dest[0], dest[1], Deadline.after(seconds)):
-            pytest.fail("the tunnel should not have opened")
-    return caught.value
-
-
-async def test_baseline_taken(baseline: tuple[set[tuple[str, int]], set[threading.Thread]]) -> None:
-    """Records the process's sockets and threads before any tunnel (used by the last test)."""
-    assert threading.current_thread() in baseline[1]
+async def test_baseline_taken(
+    tunnel_baseline: tuple[set[tuple[str, int]], set[threading.Thread]],
+) -> None:
+    """Records the process's sockets and threads before any tunnel (checked by the last test
+    of test_tunnel_teardown.py)."""
+    assert threading.current_thread() in tunnel_baseline[1]
 
 
 @pytest.mark.parametrize(
@@ -227,45 +97,6 @@ async def test_mariadb_through_the_tunnel(sshd: SshServer, mariadb: tuple[str, i
         # The forward serves more than one connection for the duration of the test.
         assert await in_own_thread(lambda: mariadb_select_one("127.0.0.1", port)) == 1
     assert_closed(port)
-
-
-class EchoServer:
-    """An in-process TCP echo server that counts the connections it receives."""
-
-    def __init__(self) -> None:
-        self.accepted = 0
-        self.finished = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Echo until EOF, then close."""
-        self.accepted += 1
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
-            self.finished += 1
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for `condition` to hold, polling the event loop."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
-async def echo_round_trip(port: int, payload: bytes) -> bytes:
-    """Send `payload` through the local port, half-close, and read the echo until EOF."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(payload)
-        await writer.drain()
-        writer.write_eof()
-        return await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
 
 
 async def test_the_destination_sees_one_connection_per_client(sshd: SshServer) -> None:
@@ -307,29 +138,6 @@ async def test_a_stale_first_channel_is_replaced(
             assert await echo_round_trip(info.local_port, b"late") == b"late"
             assert echo.accepted == 2
         await until(lambda: echo.finished == 2)
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def test_teardown_closes_a_connection_still_in_use(sshd: SshServer) -> None:
-    echo = EchoServer()
-    server = await asyncio.start_server(echo.handle, "127.0.0.1", 0)
-    dest = ("127.0.0.1", server.sockets[0].getsockname()[1])
-    try:
-        config = key_config(sshd, "ed25519")
-        async with open_tunnel(config, sshd.host, *dest, Deadline.after(10)) as info:
-            reader, writer = await asyncio.open_connection("127.0.0.1", info.local_port)
-            writer.write(b"ping")
-            assert await reader.readexactly(4) == b"ping"
-            started = time.monotonic()
-        # Teardown did not need its grace period: the piped connection was closed, not waited on.
-        assert time.monotonic() - started < 0.9
-        with contextlib.suppress(ConnectionResetError):
-            assert await asyncio.wait_for(reader.read(), 2) == b""
-        writer.close()
-        await until(lambda: echo.finished == 1)
-        assert_closed(info.local_port)
     finally:
         server.close()
         await server.wait_closed()
@@ -466,84 +274,7 @@ async def test_destination_refused_behind_the_bastion(
     assert "could not connect" in failure.message
 
 
-async def test_silent_bastion_times_out_within_the_deadline(
-    sshd: SshServer, silent_bastion: tuple[str, int]
-) -> None:
-    host, port = silent_bastion
-    started = time.monotonic()
-    failure = await failure_of(key_config(sshd, "ed25519", port=port), address=host, seconds=2)
-    elapsed = time.monotonic() - started
-    assert (failure.code, failure.phase) == (ErrorCode.TIMEOUT, Phase.SSH)
-    assert 1.5 <= elapsed < 3.0
-    assert not [s for s in own_tcp_sockets() if s.remote[1] == port]
-
-
 async def test_unpinned_fingerprint_is_the_one_ssh_keygen_prints(sshd: SshServer) -> None:
     async with open_tunnel(key_config(sshd, "ecdsa"), sshd.host, *PG, Deadline.after(10)) as info:
         assert info.host_key_fingerprint == sshd.host_key_fingerprint
         assert info.host_key_fingerprint.startswith("SHA256:")
-
-
-async def test_torn_down_when_the_block_raises(sshd: SshServer) -> None:
-    port = 0
-
-    async def use_then_fail() -> None:
-        nonlocal port
-        config = key_config(sshd, "ed25519")
-        async with open_tunnel(config, sshd.host, *PG, Deadline.after(10)) as info:
-            port = info.local_port
-            raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        await use_then_fail()
-    assert port
-    assert_closed(port)
-
-
-async def test_torn_down_when_cancelled_inside_the_block(sshd: SshServer) -> None:
-    opened: asyncio.Future[TunnelInfo] = asyncio.get_running_loop().create_future()
-
-    async def hold_open() -> None:
-        async with open_tunnel(
-            key_config(sshd, "ed25519"), sshd.host, *PG, Deadline.after(10)
-        ) as info:
-            opened.set_result(info)
-            await asyncio.sleep(60)
-
-    task = asyncio.create_task(hold_open())
-    info = await asyncio.wait_for(opened, 10)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert_closed(info.local_port)
-    assert not [s for s in own_tcp_sockets() if s.remote == (sshd.host, sshd.port)]
-
-
-async def test_cancelled_during_setup_leaves_nothing(
-    sshd: SshServer, silent_bastion: tuple[str, int]
-) -> None:
-    host, port = silent_bastion
-
-    async def open_it() -> None:
-        config = key_config(sshd, "ed25519", port=port)
-        async with open_tunnel(config, host, *PG, Deadline.after(30)):
-            pytest.fail("the silent bastion never completes a handshake")
-
-    task = asyncio.create_task(open_it())
-    await asyncio.sleep(0.3)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert not [s for s in own_tcp_sockets() if s.remote[1] == port]
-
-
-async def test_nothing_left_behind(
-    sshd: SshServer, baseline: tuple[set[tuple[str, int]], set[threading.Thread]]
-) -> None:
-    """Runs last in this module: no listener, SSH connection or thread outlives the tests."""
-    listening, threads = baseline
-    await asyncio.sleep(0.1)
-    # "No new" rather than "equal": other modules' idle threads or sockets may go meanwhile.
-    assert {s.local for s in own_tcp_sockets() if s.listening} <= listening
-    assert not [s for s in own_tcp_sockets() if s.remote[1] == sshd.port]
-    assert [t.name for t in threading.enumerate() if t not in threads] == []
