@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.core.deadline import Deadline
 from rivergen.core.errors import InvalidInput, NotFound, ServiceBusy
+from rivergen.core.time_bounds import clamped_utc
 from rivergen.datasources.repository import DataSourceRepository
 from rivergen.datasources.service import NOT_FOUND, DataSourceService
 from rivergen.health import claims_repository as claims_repo
@@ -66,7 +67,7 @@ async def health_report(
     if row is None:
         raise NotFound(NOT_FOUND)
     caller.require(Role.VIEWER, row.organization_id)
-    since, until = _utc(query.since), _utc(query.until)
+    since, until = clamped_utc(query.since), clamped_utc(query.until)
     if since is not None and until is not None and since >= until:
         raise InvalidInput(
             "The time window is empty",
@@ -116,24 +117,6 @@ def decode_cursor(cursor: str) -> Position:
                 }
             ],
         ) from None
-
-
-# No record lies outside these; bounds beyond them are moved to them (the window is the same),
-# which keeps hour arithmetic and the stores' timestamp ranges out of trouble.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    try:
-        value = value.astimezone(UTC)
-    except OverflowError:
-        return EARLIEST if value.year < 2000 else LATEST
-    return min(max(value, EARLIEST), LATEST)
 
 
 def _summary_out(summary: repo.Summary) -> HealthSummaryOut:
