@@ -115,10 +115,11 @@ def test_only_read_commands_are_sent(local_redis: Server, command: str) -> None:
 
 def test_parse_and_replies() -> None:
     assert parse_command("get 'a key'") == ["GET", "a key"]
-    assert reply_text([b"x", b"y"]) == "x"
-    assert reply_text([]) is None
-    assert reply_text(7) == "7"
-    assert reply_text(True) == "OK"
+    assert reply_text([b"x", b"y"]) == ("x", False)
+    assert reply_text([]) == (None, False)
+    assert reply_text(7) == ("7", False)
+    assert reply_text(True) == ("OK", False)
+    assert reply_text(b"y" * 5000) == ("y" * 1024, True)
     assert describe_version(b"# Server\r\nredis_version:7.2.4\r\nvalkey_version:8.0.1\r\n") == (
         "Valkey 8.0.1"
     )

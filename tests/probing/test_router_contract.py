@@ -90,6 +90,14 @@ async def test_success_response_field_by_field(tenancy: Tenancy) -> None:
     assert data["hint"] is None
     assert data["ssh_host_key_fingerprint"] is None
     assert {"auth", "query"} <= set(data["timings_ms"])
+    assert data["test_query_result_truncated"] is False
+    # A file has no transport and no login: every field of security is unknown.
+    assert data["security"] == {
+        "tls": None,
+        "tls_verified": None,
+        "tls_version": None,
+        "auth_method": None,
+    }
 
     shown = await tenancy.get(data_source_id)
     assert shown["status"] == "active"
@@ -138,6 +146,14 @@ async def test_failure_response_field_by_field(
     assert data["error_code"] == "CONNECTION_ERROR"
     assert "port" in data["hint"].lower()
     assert data["ssh_host_key_fingerprint"] is None
+    assert data["test_query_result_truncated"] is False
+    # Nothing was negotiated with a port that refused the connection.
+    assert data["security"] == {
+        "tls": None,
+        "tls_verified": None,
+        "tls_version": None,
+        "auth_method": None,
+    }
 
     shown = await tenancy.get(data_source_id)
     assert shown["status"] == "failed"
@@ -279,3 +295,17 @@ async def test_body_is_optional(
     )
     data = result_of(response)
     assert (data["connection_successful"], data["test_query_result"]) == (True, "1")
+
+
+async def test_a_long_first_cell_is_cut_to_1024_characters_and_flagged(tenancy: Tenancy) -> None:
+    data_source_id = await sqlite_source(tenancy)
+    long_query = {"test_query": "SELECT printf('%.*c', 5000, 'x')"}
+    data = result_of(await run_test(tenancy.client, data_source_id, tenancy.owner, long_query))
+    assert_shape(data)
+    assert data["test_query_result"] == "x" * 1024
+    assert data["test_query_result_truncated"] is True
+
+    short_query = {"test_query": "SELECT printf('%.*c', 1024, 'x')"}
+    data = result_of(await run_test(tenancy.client, data_source_id, tenancy.owner, short_query))
+    assert data["test_query_result"] == "x" * 1024
+    assert data["test_query_result_truncated"] is False

@@ -307,6 +307,29 @@ def cell_text(value: object) -> str | None:
     return str(value)
 
 
+# What the API returns of the first cell at most; `test_query_result_truncated` flags the rest.
+MAX_RESULT_CHARS = 1024
+# What an engine lets the server send of that cell, in bytes, before it stops reading: enough
+# for MAX_RESULT_CHARS characters of 4-byte UTF-8 or of hex-printed binary, with room to spare.
+MAX_CELL_BYTES = 8 * MAX_RESULT_CHARS
+
+
+def first_cell(value: object, *, cut: bool = False) -> tuple[str | None, bool]:
+    """The first cell as the API returns it, at most MAX_RESULT_CHARS, and was-it-truncated.
+
+    `cut` says that the engine already stopped the value short (it read only a prefix), so
+    the result is truncated whatever its length now.
+    """
+    if isinstance(value, bytes | bytearray | memoryview) and len(value) > MAX_CELL_BYTES:
+        value, cut = bytes(value[:MAX_CELL_BYTES]), True
+    text = cell_text(value)
+    if text is None:
+        return None, cut
+    if len(text) > MAX_RESULT_CHARS:
+        return text[:MAX_RESULT_CHARS], True
+    return text, cut
+
+
 def check_database_file(path: str | None) -> str:
     """The path of an existing, readable database file, or the failure a user can act on."""
     if not path:

@@ -9,6 +9,16 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import Security
+
+__all__ = [
+    "ConnectionTarget",
+    "Connector",
+    "ConnectorResult",
+    "EngineSpec",
+    "OptionValue",
+    "Security",
+]
 
 OptionValue = str | int | float | bool
 
@@ -44,11 +54,17 @@ class ConnectionTarget:
 
 @dataclass
 class ConnectorResult:
-    """What a successful probe learned."""
+    """What a successful probe learned.
+
+    `test_query_result` is at most `MAX_RESULT_CHARS` characters (`_support.first_cell`);
+    `test_query_result_truncated` says that the first cell was longer.
+    """
 
     database_version: str | None
     test_query_result: str | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    test_query_result_truncated: bool = False
+    security: Security = field(default_factory=Security)
 
 
 class Connector(Protocol):

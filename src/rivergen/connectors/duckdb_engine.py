@@ -14,10 +14,10 @@ from rivergen.connectors._support import (
     Clock,
     FileConnection,
     KeywordGuarded,
-    cell_text,
     check_database_file,
     clean_query,
     driver_required,
+    first_cell,
     query_timeout,
     refuse_unless_read,
 )
@@ -126,9 +126,11 @@ class DuckDBConnector(KeywordGuarded):
         finally:
             timer.cancel()
             conn.close()
+        text, truncated = first_cell(row[0] if row else None)
         return ConnectorResult(
             database_version=f"DuckDB {duckdb.__version__}",
-            test_query_result=cell_text(row[0]) if row else None,
+            test_query_result=text,
+            test_query_result_truncated=truncated,
             timings_ms=clock.timings,
         )
 

@@ -20,10 +20,10 @@ from rivergen.connectors._support import (
     NetworkConnection,
     Port,
     ShortText,
-    cell_text,
     clean_query,
     client_context,
     driver_required,
+    first_cell,
     open_tcp,
     query_timeout,
     refuse_unless_read,
@@ -188,9 +188,11 @@ class MySQLConnector(KeywordGuarded):
                 # Ending the session rolls the transaction back without draining rows.
                 conn.close()
             sock.close()
+        text, truncated = first_cell(row[0] if row else None)
         return ConnectorResult(
             database_version=version,
-            test_query_result=cell_text(row[0]) if row else None,
+            test_query_result=text,
+            test_query_result_truncated=truncated,
             timings_ms=clock.timings,
         )
 

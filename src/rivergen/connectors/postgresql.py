@@ -22,10 +22,10 @@ from rivergen.connectors._support import (
     Port,
     ShortText,
     budget_text,
-    cell_text,
     clean_query,
     driver_required,
     endpoint,
+    first_cell,
     first_keyword,
     query_timeout,
     refuse_unless_read,
@@ -336,9 +336,11 @@ class PostgresConnector(KeywordGuarded):
                 conn.close()
             else:
                 pgconn.finish()
+        text, truncated = first_cell(row[0] if row else None)
         return ConnectorResult(
             database_version=version,
-            test_query_result=cell_text(row[0]) if row else None,
+            test_query_result=text,
+            test_query_result_truncated=truncated,
             timings_ms=clock.timings,
         )
 

@@ -22,6 +22,7 @@ from rivergen.connectors._support import (
     cell_text,
     client_context,
     driver_required,
+    first_cell,
     open_tcp,
     query_timeout,
     resolve_address,
@@ -80,18 +81,19 @@ def parse_command(query: str | None) -> list[str]:
     return [words[0].upper(), *words[1:]]
 
 
-def reply_text(reply: object) -> str | None:
-    """A reply as the API returns it: the first element of an array, text for the rest."""
+def reply_text(reply: object) -> tuple[str | None, bool]:
+    """A reply as the API returns it: the first element of an array, text for the rest, at
+    most MAX_RESULT_CHARS, and was-it-truncated."""
     if isinstance(reply, list | tuple):
-        return reply_text(reply[0]) if reply else None
+        return reply_text(reply[0]) if reply else (None, False)
     if reply is True:
-        return "OK"
-    return cell_text(reply)
+        return "OK", False
+    return first_cell(reply)
 
 
 def describe_version(info: object) -> str | None:
     """`Redis 7.0.15` (or `Valkey 8.0.1`) from an INFO server reply."""
-    text = reply_text(info) or ""
+    text = cell_text(info[0] if isinstance(info, list | tuple) and info else info) or ""
     fields = dict(
         line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#")
     )
@@ -233,9 +235,11 @@ class RedisConnector:
                 conn.disconnect()
                 if probe.sock is not None:
                     probe.sock.close()
+        text, truncated = reply_text(reply)
         return ConnectorResult(
             database_version=describe_version(info) if info is not None else None,
-            test_query_result=reply_text(reply),
+            test_query_result=text,
+            test_query_result_truncated=truncated,
             timings_ms=probe.clock.timings,
         )
 

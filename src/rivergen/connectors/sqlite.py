@@ -11,9 +11,9 @@ from rivergen.connectors._support import (
     Clock,
     FileConnection,
     KeywordGuarded,
-    cell_text,
     check_database_file,
     clean_query,
+    first_cell,
     query_timeout,
     refuse_unless_read,
 )
@@ -134,9 +134,11 @@ class SQLiteConnector(KeywordGuarded):
         finally:
             timer.cancel()
             conn.close()
+        text, truncated = first_cell(row[0] if row else None)
         return ConnectorResult(
             database_version=f"SQLite {sqlite3.sqlite_version}",
-            test_query_result=cell_text(row[0]) if row else None,
+            test_query_result=text,
+            test_query_result_truncated=truncated,
             timings_ms=clock.timings,
         )
 

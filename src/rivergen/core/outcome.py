@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -38,14 +39,37 @@ class Phase(StrEnum):
     POLICY = "policy"
 
 
-class ProbeFailure(Exception):
-    """A classified failure of one phase of a test; `message` is one line and holds no secret."""
+@dataclass(frozen=True)
+class Security:
+    """How the connection of one test was protected; None where the driver cannot tell.
 
-    def __init__(self, code: ErrorCode, phase: Phase, message: str) -> None:
+    `auth_method` names how the credentials went to the server (for example `scram-sha-256`,
+    `mysql_native_password`, `AUTH (cleartext)`, `none`). `cleartext_password` is True when
+    the password itself crossed the network without verified TLS (Redis `AUTH` without TLS):
+    the result's hint then says so.
+    """
+
+    tls: bool | None = None
+    tls_verified: bool | None = None
+    tls_version: str | None = None
+    auth_method: str | None = None
+    cleartext_password: bool = False
+
+
+class ProbeFailure(Exception):
+    """A classified failure of one phase of a test; `message` is one line and holds no secret.
+
+    `security` is what the connector knew of the connection's protection when it failed.
+    """
+
+    def __init__(
+        self, code: ErrorCode, phase: Phase, message: str, *, security: Security | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.phase = phase
         self.message = " ".join(message.split()) or code.value
+        self.security = security
 
     def __repr__(self) -> str:
         return f"ProbeFailure({self.code.value}, {self.phase.value}, {self.message!r})"

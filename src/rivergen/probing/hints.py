@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rivergen.core.outcome import ErrorCode
+from rivergen.core.outcome import ErrorCode, Security
 
 HINTS: dict[ErrorCode, str] = {
     ErrorCode.CONNECTION_ERROR: (
@@ -68,6 +68,19 @@ HINTS: dict[ErrorCode, str] = {
 }
 
 
-def hint_for(code: ErrorCode | None) -> str | None:
-    """The hint for an error code (None for success)."""
-    return None if code is None else HINTS.get(code)
+CLEARTEXT_PASSWORD_HINT = (
+    "The password crossed the network in clear text (this protocol has no challenge-response "
+    "login): anyone on the path can read it; use ssl_mode verify-full (or an SSH tunnel)."
+)
+
+
+def hint_for(code: ErrorCode | None, security: Security | None = None) -> str | None:
+    """The hint for an error code; for a success, None unless the password went in clear."""
+    if code is not None:
+        hint = HINTS.get(code)
+        if security is not None and security.cleartext_password and hint is not None:
+            return f"{hint} {CLEARTEXT_PASSWORD_HINT}"
+        return hint
+    if security is not None and security.cleartext_password:
+        return CLEARTEXT_PASSWORD_HINT
+    return None

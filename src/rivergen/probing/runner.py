@@ -15,7 +15,7 @@ import structlog
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult
 from rivergen.core.deadline import Deadline
 from rivergen.core.errors import InvalidInput
-from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure, Security
 from rivergen.datasources.config import SourceConfig, check_file_path
 from rivergen.probing.hints import hint_for
 from rivergen.probing.pool import PoolBusy, ProbePool
@@ -40,6 +40,7 @@ class ProbeResult:
     tested_at: datetime
     response_time_ms: int | None = None
     test_query_result: str | None = None
+    test_query_result_truncated: bool = False
     ssh_tunnel_established: bool = False
     database_version: str | None = None
     error_message: str | None = None
@@ -47,11 +48,12 @@ class ProbeResult:
     error_phase: Phase | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     ssh_host_key_fingerprint: str | None = None
+    security: Security = field(default_factory=Security)
 
     @property
     def hint(self) -> str | None:
-        """What the user can do about the failure."""
-        return hint_for(self.error_code)
+        """What the user can do about the failure, or the warning of a weak success."""
+        return hint_for(self.error_code, self.security)
 
 
 class Prober:
@@ -101,10 +103,12 @@ class Prober:
             tested_at=tested_at,
             response_time_ms=max(0, round((time.monotonic() - probe_started) * 1000)),
             test_query_result=result.test_query_result,
+            test_query_result_truncated=result.test_query_result_truncated,
             ssh_tunnel_established=state.tunnel_up,
             database_version=result.database_version,
             timings_ms=_rounded(state.timings),
             ssh_host_key_fingerprint=state.fingerprint,
+            security=result.security,
         )
 
     async def _probe(
@@ -186,6 +190,7 @@ class _State:
             error_phase=failure.phase,
             timings_ms=_rounded(self.timings),
             ssh_host_key_fingerprint=self.fingerprint,
+            security=failure.security or Security(),
         )
 
 

@@ -43,8 +43,25 @@ class UnsavedTestRequest(DataSourceCreate):
     name: str = Field(default="unsaved", min_length=1, max_length=200)
 
 
+class SecurityOut(BaseModel):
+    """How the test's connection was protected; null where the driver cannot tell."""
+
+    tls: bool | None = Field(default=None, description="Whether the connection used TLS")
+    tls_verified: bool | None = Field(
+        default=None,
+        description="Whether the server's certificate was verified (ssl_mode verify-ca/full)",
+    )
+    tls_version: str | None = Field(default=None, examples=["TLSv1.3"])
+    auth_method: str | None = Field(
+        default=None,
+        examples=["scram-sha-256", "mysql_native_password", "AUTH (cleartext)", "none"],
+        description="How the credentials were presented to the server",
+    )
+
+
 class TestResultOut(BaseModel):
-    """The spec's response `data`, plus error_phase, timings_ms, hint and the SSH fingerprint."""
+    """The spec's response `data`, plus error_phase, timings_ms, hint, the SSH fingerprint,
+    security and test_query_result_truncated."""
 
     __test__ = False
 
@@ -62,3 +79,8 @@ class TestResultOut(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     hint: str | None = None
     ssh_host_key_fingerprint: str | None = None
+    test_query_result_truncated: bool = Field(
+        default=False,
+        description="test_query_result holds only the first 1024 characters of the first cell",
+    )
+    security: SecurityOut = Field(default_factory=SecurityOut)

@@ -20,7 +20,12 @@ from rivergen.probing.metrics import TEST_SECONDS, TESTS
 from rivergen.probing.pool import PoolBusy
 from rivergen.probing.recorder import Outcome, ResultRecorder
 from rivergen.probing.runner import Prober, ProbeResult
-from rivergen.probing.schemas import TestRequest, TestResultOut, UnsavedTestRequest
+from rivergen.probing.schemas import (
+    SecurityOut,
+    TestRequest,
+    TestResultOut,
+    UnsavedTestRequest,
+)
 from rivergen.probing.single_flight import SingleFlight
 from rivergen.security.throttle import SlidingWindow
 
@@ -204,4 +209,11 @@ def to_out(data_source_id: int | None, result: ProbeResult) -> TestResultOut:
         timings_ms=result.timings_ms,
         hint=result.hint,
         ssh_host_key_fingerprint=result.ssh_host_key_fingerprint,
+        test_query_result_truncated=result.test_query_result_truncated,
+        security=SecurityOut(
+            tls=result.security.tls,
+            tls_verified=result.security.tls_verified,
+            tls_version=result.security.tls_version,
+            auth_method=result.security.auth_method,
+        ),
     )
