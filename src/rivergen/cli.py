@@ -71,9 +71,15 @@ def create_user(
 ) -> None:
     """Create a user, optionally with a role in an organization."""
     from rivergen.context import build_context
+    from rivergen.core.email import normalize_email
     from rivergen.core.errors import ServiceError
     from rivergen.store.migrate import upgrade
 
+    try:
+        email = normalize_email(email)
+    except ValueError as exc:
+        typer.echo(f"rivergen: {exc}", err=True)
+        raise typer.Exit(2) from None
     settings = settings_or_exit()
     secret = password or getpass.getpass("Password: ")
     if len(secret) < 8:

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rivergen.core.email import Email
+
 
 class Settings(BaseSettings):
     """Service configuration read from the environment (and an optional `.env` file)."""
@@ -25,7 +27,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_json: bool = False
 
-    admin_email: str = "admin@rivergen.local"
+    admin_email: Email = "admin@rivergen.local"
     admin_password: str | None = None
     admin_organization: str = "Default"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from rivergen.core.email import Email
 from rivergen.identity.models import Role
 
 
@@ -32,7 +33,7 @@ class MemberAdd(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
+    email: Email
     role: Role = Role.MEMBER
     password: str | None = Field(default=None, min_length=8, max_length=1024)
 
