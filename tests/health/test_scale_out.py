@@ -44,6 +44,7 @@ from tests.fixtures.app import (
     TEST_SECRET_KEY,
     start_api,
 )
+from tests.fixtures.required import unavailable
 from tests.fixtures.store import PG_ADMIN_DSN, pg_url
 from tests.health.helpers import sign_in
 
@@ -56,13 +57,6 @@ KILL_AFTER_SECONDS = 9.0
 REDIS_URL = "redis://127.0.0.1:6379/5"
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-for-hs256"
 LOCKED = "beat: Acquired lock"
-
-
-def unavailable(reason: str) -> None:
-    """Skip on a developer's machine without the service; fail under CI."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,16 @@ from rivergen.tunnels import (
     fingerprint_of_known_hosts_line,
     parse_host_key_pin,
 )
+from tests.fixtures.required import require_binary
 
-needs_ssh_keygen = pytest.mark.skipif(
-    shutil.which("ssh-keygen") is None, reason="ssh-keygen (OpenSSH client) not installed"
-)
+
+@pytest.fixture
+def ssh_keygen() -> str:
+    """The OpenSSH client's ssh-keygen: skip without it, fail under CI=true."""
+    return require_binary("ssh-keygen")
+
+
+needs_ssh_keygen = pytest.mark.usefixtures("ssh_keygen")
 
 
 def keygen(tmp_path: Path, name: str, *args: str, passphrase: str = "") -> Path:

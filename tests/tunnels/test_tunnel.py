@@ -15,7 +15,8 @@ import pytest
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase
 from rivergen.tunnels import forwarder, open_tunnel
-from tests.fixtures.sshd import SshServer, require
+from tests.fixtures.required import unavailable
+from tests.fixtures.sshd import SshServer
 from tests.tunnels.helpers import (
     AUTH_WORDS,
     MARIADB,
@@ -48,7 +49,7 @@ def postgres() -> tuple[str, int]:
     """The machine's PostgreSQL (trust auth), the default destination of every tunnel here."""
     # Skip, or fail under CI, when it is not running.
     if not listening(PG):
-        require("PostgreSQL is not running on 127.0.0.1:5432")
+        unavailable("PostgreSQL is not running on 127.0.0.1:5432")
     return PG
 
 
@@ -56,7 +57,7 @@ def postgres() -> tuple[str, int]:
 def mariadb() -> tuple[str, int]:
     """The machine's MariaDB (root, no password); skip, or fail under CI, when not running."""
     if not listening(MARIADB):
-        require("MariaDB is not running on 127.0.0.1:3306")
+        unavailable("MariaDB is not running on 127.0.0.1:3306")
     return MARIADB
 
 

@@ -16,7 +16,8 @@ import pytest
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase
 from rivergen.tunnels import TunnelInfo, open_tunnel
-from tests.fixtures.sshd import SshServer, require
+from tests.fixtures.required import unavailable
+from tests.fixtures.sshd import SshServer
 from tests.tunnels.helpers import (
     PG,
     EchoServer,
@@ -43,7 +44,7 @@ def postgres() -> tuple[str, int]:
     """The machine's PostgreSQL (trust auth), the default destination of every tunnel here."""
     # Skip, or fail under CI, when it is not running.
     if not listening(PG):
-        require("PostgreSQL is not running on 127.0.0.1:5432")
+        unavailable("PostgreSQL is not running on 127.0.0.1:5432")
     return PG
 
 
