@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.datasources",
     "tests.fixtures.probing",
     "tests.fixtures.tls",
+    "tests.fixtures.engines",
 ]

@@ -14,7 +14,10 @@ from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 
 
 def test_engines_and_aliases() -> None:
-    assert set(ENGINES) == {"postgresql", "mysql", "mariadb", "sqlite", "duckdb", "redis"}
+    assert set(ENGINES) == {
+        *("postgresql", "mysql", "mariadb", "sqlite", "duckdb", "redis"),
+        *("redshift", "cockroachdb", "timescaledb", "yugabytedb", "tidb"),
+    }
     for name, key in [("postgres", "postgresql"), ("PG", "postgresql"), (" sqlite3 ", "sqlite")]:
         spec = resolve_engine(name)
         assert spec is not None
@@ -52,6 +55,8 @@ def test_missing_driver_is_reported() -> None:
         ("postgresql", "psycopg is not installed"),
         ("mysql", "PyMySQL is not installed"),
         ("mariadb", "PyMySQL is not installed"),
+        ("tidb", "PyMySQL is not installed"),
+        ("redshift", "psycopg is not installed"),
         ("duckdb", "duckdb is not installed"),
         ("redis", "redis-py is not installed"),
     ],

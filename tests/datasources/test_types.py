@@ -18,6 +18,11 @@ EXPECTED = {
     "sqlite": (None, {"path"}, set(), True),
     "duckdb": (None, {"path"}, set(), True),
     "redis": (6379, {"host"}, {"password"}, False),
+    "redshift": (5439, {"host"}, {"password"}, False),
+    "cockroachdb": (26257, {"host"}, {"password"}, False),
+    "timescaledb": (5432, {"host"}, {"password"}, False),
+    "yugabytedb": (5433, {"host"}, {"password"}, False),
+    "tidb": (4000, {"host"}, {"password"}, False),
 }
 
 

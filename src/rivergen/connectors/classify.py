@@ -109,7 +109,11 @@ _PG_MESSAGE_PATTERNS: tuple[tuple[re.Pattern[str], ErrorCode], ...] = (
         ),
         ErrorCode.AUTHENTICATION_FAILED,
     ),
-    (re.compile(r"(?i)database \S+ does not exist"), ErrorCode.DATABASE_NOT_FOUND),
+    # The second form is pgbouncer's, for a name missing from its [databases] section.
+    (
+        re.compile(r"(?i)database \S+ does not exist|no such database"),
+        ErrorCode.DATABASE_NOT_FOUND,
+    ),
     (re.compile(r"(?i)permission denied"), ErrorCode.PERMISSION_DENIED),
     (re.compile(r"(?i)timeout expired|timed out"), ErrorCode.TIMEOUT),
     (

@@ -51,6 +51,7 @@ ALLOWED_OPTIONS: dict[str, type] = {
 }
 
 _VERSION = re.compile(r"(\d+\.\d+\.\d+)")
+_TIDB = re.compile(r"-TiDB-v?(\d+\.\d+\.\d+\S*)")
 _UNKNOWN_SYSTEM_VARIABLE = 1193
 
 
@@ -66,14 +67,22 @@ class MySQLConnection(NetworkConnection):
     ssl_root_cert: RootCertificates = None
 
 
-def describe_version(server_info: str) -> tuple[str, bool]:
-    """`MariaDB 10.11.19` or `MySQL 8.0.36` from the handshake's version, and is-MariaDB."""
+ServerKind = Literal["mysql", "mariadb", "tidb"]
+
+
+def describe_version(server_info: str) -> tuple[str, ServerKind]:
+    """`MariaDB 10.11.19`, `MySQL 8.0.36` or `TiDB 7.5.0` from the handshake's version."""
     # MariaDB 10.x prefixes "5.5.5-" for old replication clients; Debian appends "-0+deb12u1".
+    # TiDB announces the MySQL version it emulates, then its own: "8.0.11-TiDB-v7.5.0".
     info = server_info.removeprefix("5.5.5-")
-    mariadb = "mariadb" in info.lower()
+    tidb = _TIDB.search(info)
+    if tidb:
+        return f"TiDB {tidb.group(1)}", "tidb"
     match = _VERSION.search(info)
     number = match.group(1) if match else info.split("-")[0]
-    return (f"MariaDB {number}" if mariadb else f"MySQL {number}"), mariadb
+    if "mariadb" in info.lower():
+        return f"MariaDB {number}", "mariadb"
+    return f"MySQL {number}", "mysql"
 
 
 def ssl_arguments(mode: str, root_cert: str | None = None) -> dict[str, Any]:
@@ -104,9 +113,16 @@ def _connection_class(pymysql: Any) -> Any:
     return _Connection
 
 
-def _session_limits(mariadb: bool, budget: float) -> str:
-    """One SET that makes every later transaction read-only and bounds statements server-side."""
-    if mariadb:
+def _session_limits(kind: ServerKind, budget: float) -> str:
+    """One SET that makes every later transaction read-only and bounds statements server-side.
+
+    TiDB treats the read-only settings as "noop functions" and refuses them unless an
+    administrator enabled those; there the keyword guard and the denied-function scan (always
+    on for TiDB) keep the query a read, and the server's time limit still applies.
+    """
+    if kind == "tidb":
+        return f"SET SESSION max_execution_time = {max(1, int(budget * 1000))}"
+    if kind == "mariadb":
         return f"SET SESSION tx_read_only = 1, SESSION max_statement_time = {budget:.3f}"
     return (
         "SET SESSION transaction_read_only = 1, "
@@ -146,6 +162,11 @@ def _failure(
 class MySQLConnector(KeywordGuarded):
     """Tests a MySQL or MariaDB server: connect, report the version, run one read-only query."""
 
+    def __init__(self, *, check_keywords: bool = True, always_guarded: bool = False) -> None:
+        super().__init__(check_keywords=check_keywords)
+        # For engines whose own read-only mode cannot be relied on (TiDB): the guard stays on.
+        self.always_guarded = always_guarded
+
     def probe(
         self, target: ConnectionTarget, query: str | None, deadline: Deadline
     ) -> ConnectorResult:
@@ -156,7 +177,7 @@ class MySQLConnector(KeywordGuarded):
         # A read-only transaction lets SELECT ... INTO OUTFILE write and LOAD_FILE read server
         # files: refuse always, whatever the keyword guard says.
         refuse_denied_mysql(sql)
-        if self.check_keywords:
+        if self.check_keywords or self.always_guarded:
             refuse_unless_read(sql, hash_comments=True)
         secrets = [target.password]
         clock = Clock()
@@ -177,9 +198,9 @@ class MySQLConnector(KeywordGuarded):
                 except Exception as exc:
                     raise _failure(exc, Phase.AUTH, watchdog, deadline, secrets) from None
                 clock.lap(Phase.AUTH)
-                version, mariadb = describe_version(str(conn.get_server_info() or ""))  # type: ignore[no-untyped-call]
+                version, kind = describe_version(str(conn.get_server_info() or ""))  # type: ignore[no-untyped-call]
                 try:
-                    row = self._run(pymysql, conn, sql, mariadb, deadline)
+                    row = self._run(pymysql, conn, sql, kind, deadline)
                 except pymysql.Error as exc:
                     raise _failure(exc, Phase.QUERY, watchdog, deadline, secrets) from None
                 clock.lap(Phase.QUERY)
@@ -241,20 +262,20 @@ class MySQLConnector(KeywordGuarded):
         pymysql: Any,
         conn: Connection[Any],
         sql: str,
-        mariadb: bool,
+        kind: ServerKind,
         deadline: Deadline,
     ) -> tuple[Any, ...] | None:
         """Read-only session and transaction, server-side time limit, then one row at most."""
         setup = conn.cursor()
         try:
-            setup.execute(_session_limits(mariadb, max(0.001, deadline.remaining())))
+            setup.execute(_session_limits(kind, max(0.001, deadline.remaining())))
         except pymysql.err.OperationalError as exc:
             if exc.args[0] != _UNKNOWN_SYSTEM_VARIABLE:
                 raise
             # An old server without those variables: still make the session read-only.
             setup.execute("SET SESSION TRANSACTION READ ONLY")
         # Session read-only matters: DDL commits implicitly and would escape the transaction.
-        setup.execute("START TRANSACTION READ ONLY")
+        setup.execute("START TRANSACTION" if kind == "tidb" else "START TRANSACTION READ ONLY")
         setup.close()
         # Unbuffered: fetch one row; closing the session then discards the rest.
         cursor = conn.cursor(pymysql.cursors.SSCursor)
@@ -287,4 +308,24 @@ MARIADB_SPEC = EngineSpec(
     allowed_options=ALLOWED_OPTIONS,
     default_query="SELECT 1",
 )
-SPECS = (MYSQL_SPEC, MARIADB_SPEC)
+
+
+class TiDBConnection(MySQLConnection):
+    """Connection settings of a TiDB cluster (MySQL protocol, SQL port 4000)."""
+
+    port: Port = 4000
+
+
+TIDB_SPEC = EngineSpec(
+    key="tidb",
+    label="TiDB",
+    aliases=(),
+    connection_model=TiDBConnection,
+    connector=MySQLConnector(always_guarded=True),
+    driver_module="pymysql",
+    default_port=4000,
+    secret_fields=frozenset({"password"}),
+    allowed_options=ALLOWED_OPTIONS,
+    default_query="SELECT 1",
+)
+SPECS = (MYSQL_SPEC, MARIADB_SPEC, TIDB_SPEC)

@@ -11,6 +11,8 @@ import os
 import re
 import selectors
 import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from rivergen.connectors._alarms import SocketWatchdog
@@ -70,6 +72,23 @@ _SEVERITY = re.compile(r"^(?:FATAL|ERROR|PANIC):\s+")
 # OpenSSL's words (through libpq) for a certificate chain it could not verify; libpq says
 # nothing of why, and a name mismatch has its own message.
 _UNVERIFIED_CHAIN = re.compile(r"(?i)certificate verify failed")
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """What a PostgreSQL-protocol engine changes: how it names its version, which limits it has.
+
+    `version_query` runs inside the read-only transaction, before the test query; `describe`
+    turns the startup version (`PostgreSQL 15.20`) and that query's first cell into the text
+    reported. `lock_timeout` is False for servers that do not know the setting (Redshift).
+    """
+
+    version_query: str | None = None
+    describe: Callable[[str, str | None], str] | None = None
+    lock_timeout: bool = True
+
+
+PLAIN = Flavor()
 
 
 class PostgresConnection(NetworkConnection):
@@ -288,6 +307,10 @@ def _query_failure(
 class PostgresConnector(KeywordGuarded):
     """Tests a PostgreSQL server: connect, report the version, run one read-only query."""
 
+    def __init__(self, *, check_keywords: bool = True, flavor: Flavor = PLAIN) -> None:
+        super().__init__(check_keywords=check_keywords)
+        self.flavor = flavor
+
     def probe(
         self, target: ConnectionTarget, query: str | None, deadline: Deadline
     ) -> ConnectorResult:
@@ -327,7 +350,7 @@ class PostgresConnector(KeywordGuarded):
             with SocketWatchdog(deadline) as watchdog:
                 watchdog.watch(pgconn.socket)
                 try:
-                    row = self._run(conn, sql, deadline)
+                    version, row = self._run(conn, sql, deadline, version)
                 except psycopg.Error as exc:
                     raise _query_failure(exc, watchdog, deadline, secrets) from None
             clock.lap(Phase.QUERY)
@@ -344,21 +367,29 @@ class PostgresConnector(KeywordGuarded):
             timings_ms=clock.timings,
         )
 
-    @staticmethod
     def _run(
-        conn: psycopg.Connection[tuple[object, ...]], sql: str, deadline: Deadline
-    ) -> tuple[object, ...] | None:
+        self,
+        conn: psycopg.Connection[tuple[object, ...]],
+        sql: str,
+        deadline: Deadline,
+        version: str,
+    ) -> tuple[str, tuple[object, ...] | None]:
         """One round trip opens a READ ONLY transaction with server-side time limits, then the
-        query runs through the extended protocol (one statement only), streaming one row."""
+        query runs through the extended protocol (one statement only), streaming one row.
+
+        Returns the version as the flavor describes it, and the row."""
+        flavor = self.flavor
         budget_ms = max(1, int(deadline.remaining() * 1000))
-        conn.execute(
-            "BEGIN READ ONLY; "
-            f"SET LOCAL statement_timeout = {budget_ms}; "
-            f"SET LOCAL lock_timeout = {budget_ms}"
-        )
+        setup = f"BEGIN READ ONLY; SET LOCAL statement_timeout = {budget_ms}"
+        if flavor.lock_timeout:
+            setup += f"; SET LOCAL lock_timeout = {budget_ms}"
+        conn.execute(setup)
+        if flavor.describe is not None:
+            found = conn.execute(flavor.version_query).fetchone() if flavor.version_query else None
+            version = flavor.describe(version, cell_text(found[0]) if found else None)
         rows = conn.cursor().stream(sql)
         try:
-            return next(rows, None)
+            return version, next(rows, None)
         finally:
             # Ending the session rolls the transaction back without reading (or cancelling)
             # the rows we did not ask for; closing the generator afterwards then has no work.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 
-from rivergen.connectors import duckdb_engine, mysql, postgresql, redis_engine, sqlite
+from rivergen.connectors import duckdb_engine, mysql, pg_family, postgresql, redis_engine, sqlite
 from rivergen.connectors.base import EngineSpec
 
 ENGINES: dict[str, EngineSpec] = {
     spec.key: spec
     for spec in (
         postgresql.SPEC,
+        *pg_family.SPECS,
         *mysql.SPECS,
         sqlite.SPEC,
         duckdb_engine.SPEC,
