@@ -24,6 +24,7 @@ from rivergen.connectors._support import (
     Port,
     ShortText,
     budget_text,
+    cell_text,
     clean_query,
     driver_required,
     endpoint,
