@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -12,11 +10,8 @@ import pytest
 
 from rivergen.context import AppContext
 from rivergen.identity import repository as users
-from rivergen.identity.passwords import hash_password
-from rivergen.identity.tokens import new_refresh_token, new_session_id
-from rivergen.organizations import repository as orgs
-from rivergen.store.base import utcnow
 from tests.fixtures.app import ADMIN_EMAIL, Api
+from tests.fixtures.members import PASSWORD, Member, seed_member, signed_in_headers
 
 pytestmark = pytest.mark.anyio
 
@@ -43,15 +38,6 @@ def data(response: httpx.Response, status: int = 200) -> Any:
     body = response.json()
     assert body["success"] is True
     return body["data"]
-
-
-@dataclass
-class Member:
-    """A signed-in member of the Acme test organization."""
-
-    email: str
-    user_id: int
-    headers: dict[str, str]
 
 
 @dataclass
@@ -86,41 +72,6 @@ class Acme:
         headers = (actor or self.owner).headers
         page = data(await self.api.client.get(members_url(self.id), headers=headers))
         return {item["email"]: item["role"] for item in page["items"]}
-
-
-PASSWORD = "member-password-1"
-
-
-@functools.cache
-def password_hash() -> str:
-    """One Argon2 hash of PASSWORD per run: seeding users directly keeps the fixture fast."""
-    return hash_password(PASSWORD)
-
-
-async def seed_member(api: Api, organization_id: int, email: str, role: str) -> Member:
-    """Create a user with PASSWORD in an organization and sign them in, straight in the store.
-
-    Adding members and signing in over HTTP is what the tests check; the fixture does not need
-    to pay two Argon2 computations per person for it.
-    """
-    context: AppContext = api.app.state.context
-    async with context.sessions() as session, session.begin():
-        user = await users.add_user(session, email, password_hash())
-        await orgs.add_membership(session, organization_id, user.id, role)
-    return Member(email, user.id, await signed_in_headers(api, user.id))
-
-
-async def signed_in_headers(api: Api, user_id: int) -> dict[str, str]:
-    """Open a sign-in session for a user in the store and return a Bearer header for it."""
-    context: AppContext = api.app.state.context
-    session_id = new_session_id()
-    _, token_hash = new_refresh_token(session_id)
-    async with context.sessions() as session, session.begin():
-        await users.add_auth_session(
-            session, session_id, user_id, token_hash, utcnow() + timedelta(hours=1)
-        )
-    token = context.codec.issue(user_id, session_id)
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rivergen.identity.models import Membership, Organization, User
@@ -72,6 +72,26 @@ async def list_members(
     )
     total = int((await session.execute(total_query)).scalar_one())
     return [(m, u) for m, u in rows], total
+
+
+async def lock_organization(session: AsyncSession, organization_id: int) -> None:
+    """Serialise changes of an organization's owners until the transaction ends.
+
+    PostgreSQL: a row lock on the organization (`SELECT ... FOR UPDATE`). SQLite has no row
+    locks; a write that changes nothing takes the database's write lock at once, before the
+    transaction reads anything (its reads would otherwise run before the lock, in autocommit),
+    so a second writer waits (busy timeout) and then reads what the first committed.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        query = select(Organization.id).where(Organization.id == organization_id)
+        await session.execute(query.with_for_update())
+        return
+    await session.execute(
+        update(Organization)
+        .where(Organization.id == organization_id)
+        .values(id=Organization.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def count_owners(session: AsyncSession, organization_id: int) -> int:
