@@ -16,7 +16,7 @@ from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 def test_engines_and_aliases() -> None:
     assert set(ENGINES) == {
         *("postgresql", "mysql", "mariadb", "sqlite", "duckdb", "redis"),
-        *("redshift", "cockroachdb", "timescaledb", "yugabytedb", "tidb"),
+        *("redshift", "cockroachdb", "timescaledb", "yugabytedb", "tidb", "clickhouse"),
     }
     for name, key in [("postgres", "postgresql"), ("PG", "postgresql"), (" sqlite3 ", "sqlite")]:
         spec = resolve_engine(name)
@@ -57,6 +57,7 @@ def test_missing_driver_is_reported() -> None:
         ("mariadb", "PyMySQL is not installed"),
         ("tidb", "PyMySQL is not installed"),
         ("redshift", "psycopg is not installed"),
+        ("clickhouse", "clickhouse-driver is not installed"),
         ("duckdb", "duckdb is not installed"),
         ("redis", "redis-py is not installed"),
     ],

@@ -23,6 +23,7 @@ EXPECTED = {
     "timescaledb": (5432, {"host"}, {"password"}, False),
     "yugabytedb": (5433, {"host"}, {"password"}, False),
     "tidb": (4000, {"host"}, {"password"}, False),
+    "clickhouse": (9000, {"host"}, {"password"}, False),
 }
 
 

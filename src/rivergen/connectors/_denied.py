@@ -212,3 +212,27 @@ def refuse_denied_mysql(sql: str) -> None:
                         f"it {OUTSIDE} (writes server files)",
                     )
             _check(tokens, MYSQL_DENIED)
+
+
+# Table functions that make a ClickHouse server connect to other hosts (a request forger inside
+# the user's network) or read and run things on its own machine; readonly=1 does not stop them.
+CLICKHOUSE_DENIED: Mapping[str, str] = {
+    **_group(
+        "makes the server connect to other hosts",
+        *("url", "urlcluster", "remote", "remotesecure", "cluster", "clusterallreplicas"),
+        *("s3", "s3cluster", "gcs", "oss", "cosn", "hdfs", "hdfscluster", "azureblobstorage"),
+        *("azureblobstoragecluster", "mysql", "postgresql", "mongodb", "redis", "jdbc", "odbc"),
+        *("iceberg", "deltalake", "hudi", "sqlite"),
+    ),
+    **_group("reads server files or runs programs", "file", "filecluster", "executable"),
+}
+
+
+def refuse_denied_clickhouse(sql: str) -> None:
+    """Refuse a query naming a CLICKHOUSE_DENIED table function, however quoted."""
+    # ClickHouse reads backslash escapes in strings and both "..." and `...` as identifiers;
+    # scanning both quote readings as well costs nothing and misses nothing.
+    for ansi_quotes in (True, False):
+        _check(
+            mysql_tokens(sql, backslash_escapes=True, ansi_quotes=ansi_quotes), CLICKHOUSE_DENIED
+        )

@@ -5,7 +5,15 @@ from __future__ import annotations
 import functools
 import importlib.util
 
-from rivergen.connectors import duckdb_engine, mysql, pg_family, postgresql, redis_engine, sqlite
+from rivergen.connectors import (
+    clickhouse_engine,
+    duckdb_engine,
+    mysql,
+    pg_family,
+    postgresql,
+    redis_engine,
+    sqlite,
+)
 from rivergen.connectors.base import EngineSpec
 
 ENGINES: dict[str, EngineSpec] = {
@@ -17,6 +25,7 @@ ENGINES: dict[str, EngineSpec] = {
         sqlite.SPEC,
         duckdb_engine.SPEC,
         redis_engine.SPEC,
+        clickhouse_engine.SPEC,
     )
 }
 
