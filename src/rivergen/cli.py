@@ -138,7 +138,14 @@ def rotate_keys(
 def test_source(
     data_source_id: Annotated[int, typer.Argument(help="The data source's id")],
     query: Annotated[str | None, typer.Option("--query", help="Test query (read-only)")] = None,
-    timeout: Annotated[int, typer.Option(min=1, max=300, help="Timeout in seconds")] = 30,
+    timeout: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=300,
+            help="Timeout in seconds (default RIVERGEN_DEFAULT_TEST_TIMEOUT_SECONDS)",
+        ),
+    ] = None,
 ) -> None:
     """Test a saved data source and print the result as JSON (exit 1 when it fails)."""
     import json
@@ -153,7 +160,8 @@ def test_source(
         context = build_context(settings)
         try:
             await upgrade(context.engine)
-            result = await context.tests.test_by_id(data_source_id, query, timeout, "cli")
+            seconds = timeout or settings.default_test_timeout_seconds
+            result = await context.tests.test_by_id(data_source_id, query, seconds, "cli")
             if result is None:
                 return None
             return to_out(data_source_id, result).model_dump(mode="json")

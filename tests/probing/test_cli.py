@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,9 +53,12 @@ def tenancy(module_tenancy: Tenancy) -> Tenancy:
 
 
 async def test_source(
-    api: Api, cwd: Path, data_source_id: int | str, *options: str
+    api: Api, cwd: Path, data_source_id: int | str, *options: str, **variables: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m rivergen test-source ID [OPTIONS]` on the app's store and settings."""
+    """Run `python -m rivergen test-source ID [OPTIONS]` on the app's store and settings.
+
+    Keyword arguments are extra environment variables (more settings).
+    """
     settings = context_of(api).settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("RIVERGEN_")}
     env.update(
@@ -64,6 +68,7 @@ async def test_source(
         RIVERGEN_JWT_SECRET=str(settings.jwt_secret),
         RIVERGEN_SCHEDULER_ENABLED="false",
     )
+    env.update(variables)
     run = functools.partial(
         subprocess.run,
         [sys.executable, "-m", "rivergen", "test-source", str(data_source_id), *options],
@@ -139,3 +144,18 @@ async def test_unknown_id_exits_2(tenancy: Tenancy, tmp_path: Path) -> None:
     assert completed.returncode == 2
     assert completed.stdout == ""
     assert "not found" in completed.stderr
+
+
+async def test_the_default_timeout_is_the_setting(
+    tenancy: Tenancy, tmp_path: Path, local_postgres: Server, silent_listener: tuple[str, int]
+) -> None:
+    host, port = silent_listener
+    body = network_body("postgresql", local_postgres, unique_name("cli"), host=host, port=port)
+    data_source_id = int((await tenancy.create(body))["id"])
+    completed = await test_source(
+        tenancy.api, tmp_path, data_source_id, RIVERGEN_DEFAULT_TEST_TIMEOUT_SECONDS="1"
+    )
+    assert completed.returncode == 1, completed.stderr
+    data = assert_failed(printed(completed), "TIMEOUT")
+    # One second, not the 30 s that the command hard-coded.
+    assert re.search(r"\bwithin (the )?1 s\b", data["error_message"]), data

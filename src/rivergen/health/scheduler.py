@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from rivergen.datasources.service import DataSourceService
 from rivergen.health.claims_repository import Claim
 from rivergen.health.service import ScheduledChecks
-from rivergen.probing.schemas import DEFAULT_TIMEOUT_SECONDS
 from rivergen.probing.service import ConnectionTestService
 from rivergen.settings import Settings
 
@@ -158,7 +157,7 @@ def build_scheduled_checks(
         sessions,
         data_sources,
         tests,
-        default_timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        default_timeout_seconds=settings.default_test_timeout_seconds,
         retention_days=settings.health_retention_days,
     )
 
