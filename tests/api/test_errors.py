@@ -238,3 +238,36 @@ async def test_docs_are_html(api: Api) -> None:
     assert response.headers["content-type"].startswith("text/html")
     assert "swagger-ui" in response.text.lower()
     assert "/openapi.json" in response.text
+
+
+async def test_405_allows_every_method_of_the_resource(api: Api) -> None:
+    headers = await api.headers_for()
+    expected = {
+        "/api/v1/data-sources": "GET, POST",
+        "/api/v1/data-sources/1": "DELETE, GET, PATCH",
+        "/api/v1/organizations/1/members": "GET, POST",
+        "/api/v1/organizations/1/members/2": "DELETE, PATCH",
+        "/api/v1/data-sources/1/test": "POST",
+    }
+    for path, allow in expected.items():
+        for method in ("PUT", "OPTIONS", "TRACE"):
+            response = await api.client.request(method, path, headers=headers)
+            assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
+            assert response.headers["allow"] == allow, (method, path)
+
+
+async def test_the_unsaved_test_path_is_no_data_source_id(api: Api) -> None:
+    headers = await api.headers_for()
+    for method in ("GET", "PATCH", "DELETE", "PUT"):
+        response = await api.client.request(
+            method, "/api/v1/data-sources/test", json={"name": "x"}, headers=headers
+        )
+        assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
+        assert response.headers["allow"] == "POST", method
+    # A data-source path segment that is no integer names nothing; negative ids are still ids.
+    assert_envelope(
+        await api.client.get("/api/v1/data-sources/abc", headers=headers), 404, "NOT_FOUND"
+    )
+    response = await api.client.get("/api/v1/data-sources/-3", headers=headers)
+    assert_envelope(response, 404, "NOT_FOUND")
+    assert response.json()["error"]["message"] == "Data source not found"
