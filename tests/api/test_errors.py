@@ -264,10 +264,13 @@ async def test_the_unsaved_test_path_is_no_data_source_id(api: Api) -> None:
         )
         assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
         assert response.headers["allow"] == "POST", method
-    # A data-source path segment that is no integer names nothing; negative ids are still ids.
-    assert_envelope(
-        await api.client.get("/api/v1/data-sources/abc", headers=headers), 404, "NOT_FOUND"
-    )
+    # Other segments are ids still: validated (422), or looked up (404).
+    for method in ("GET", "PATCH", "DELETE"):
+        response = await api.client.request(
+            method, "/api/v1/data-sources/tests", json={}, headers=headers
+        )
+        body = assert_envelope(response, 422, "VALIDATION_ERROR")
+        assert [d["field"] for d in body["error"]["details"]] == ["path.data_source_id"]
     response = await api.client.get("/api/v1/data-sources/-3", headers=headers)
     assert_envelope(response, 404, "NOT_FOUND")
     assert response.json()["error"]["message"] == "Data source not found"

@@ -16,28 +16,31 @@ from starlette.convertors import Convertor, register_url_convertor
 MIN_ID, MAX_ID = -(2**31), 2**31 - 1
 
 
-class IdConvertor(Convertor[int]):
-    """`{name:id}` in a route path: only an integer is an id there.
+# Literal paths beside `/data-sources/{data_source_id}`: the unsaved configuration's test.
+DATA_SOURCE_LITERALS = ("test",)
 
-    For ids beside a literal segment: without it `/data-sources/test` also matches
-    `/data-sources/{data_source_id}`, so a PATCH there answered as if `test` were an id (422)
-    instead of 405 with `Allow: POST`. Such a path that is no integer names nothing (404).
-    Starlette's own `int` refuses negative numbers, which the schema of ids allows. The
-    convertor leaves the OpenAPI path as `{name}`.
+
+class SourceIdConvertor(Convertor[str]):
+    """`{data_source_id:source_id}`: any segment but the literal paths beside the id.
+
+    Without it `/data-sources/test` also matches `/data-sources/{data_source_id}`, so a PATCH
+    there answered as if `test` were an id (422) instead of 405 with `Allow: POST`. Any other
+    segment still reaches the route, whose validation answers 422 for one that is no integer.
+    The convertor leaves the OpenAPI path as `{data_source_id}`.
     """
 
-    regex = "-?[0-9]+"
+    regex = "(?!(?:" + "|".join(DATA_SOURCE_LITERALS) + ")$)[^/]+"
 
-    def convert(self, value: str) -> int:
-        """The id as an integer."""
-        return int(value)
+    def convert(self, value: str) -> str:
+        """The segment as given; the route's validation makes it an integer."""
+        return value
 
-    def to_string(self, value: int) -> str:
-        """The id as it appears in a path."""
+    def to_string(self, value: str) -> str:
+        """The segment as it appears in a path."""
         return str(value)
 
 
-register_url_convertor("id", IdConvertor())
+register_url_convertor("source_id", SourceIdConvertor())
 
 ObjectId = Annotated[int, Path(ge=MIN_ID, le=MAX_ID)]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]

@@ -72,7 +72,7 @@ async def list_data_sources(
 
 
 @router.get(
-    "/data-sources/{data_source_id:id}",
+    "/data-sources/{data_source_id:source_id}",
     response_model=Envelope[DataSourceOut],
     responses=ID_ERRORS,
 )
@@ -85,7 +85,7 @@ async def get_data_source(
 
 
 @router.patch(
-    "/data-sources/{data_source_id:id}",
+    "/data-sources/{data_source_id:source_id}",
     response_model=Envelope[DataSourceOut],
     responses=error_responses(401, 403, 404, 409, 422),
 )
@@ -98,7 +98,7 @@ async def update_data_source(
 
 
 @router.delete(
-    "/data-sources/{data_source_id:id}",
+    "/data-sources/{data_source_id:source_id}",
     response_model=Envelope[None],
     responses=ID_ERRORS,
 )

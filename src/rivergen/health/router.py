@@ -17,7 +17,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get(
-    "/data-sources/{data_source_id:id}/health",
+    "/data-sources/{data_source_id}/health",
     response_model=Envelope[HealthOut],
     responses=error_responses(401, 403, 404, 422),
     summary="Get Health",

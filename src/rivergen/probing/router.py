@@ -40,7 +40,7 @@ async def run_unsaved_test(
 
 
 @router.post(
-    "/data-sources/{data_source_id:id}/test",
+    "/data-sources/{data_source_id}/test",
     response_model=Envelope[TestResultOut],
     responses=error_responses(400, 401, 403, 404, 422, 429, 503),
     summary="Test Data Source Connection",
