@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.probing",
     "tests.fixtures.tls",
     "tests.fixtures.engines",
+    "tests.fixtures.peers",
 ]

@@ -1,9 +1,11 @@
 """The PostgreSQL connector against a private server that accepts TCP clients over TLS only.
 
 The server's certificate is self-signed (tests/fixtures/tls.py): modes that encrypt without
-verifying must connect over TLS, modes that verify must refuse it, and `disable` must be told
-that the server wants TLS. With that certificate as `ssl_root_cert` the verifying modes
-connect; with an unrelated CA they fail; libpq's temporary file never outlives the test.
+verifying must connect over TLS, modes that verify must refuse it, and `disable` (which libpq
+runs as `prefer`, so that its first bytes are always the fixed SSLRequest) gets TLS from a
+server that offers it, unverified, as `security` says. With that certificate as
+`ssl_root_cert` the verifying modes connect; with an unrelated CA they fail; libpq's temporary
+file never outlives the test.
 """
 
 from __future__ import annotations
@@ -45,13 +47,23 @@ def test_modes_that_do_not_verify_connect_over_tls(
     assert set(result.timings_ms) == {"tcp", "auth", "query"}
 
 
-def test_disable_is_refused_and_told_to_use_tls(tls_postgres: TlsPostgres) -> None:
-    failure = fail(tls_postgres, "disable")
-    assert (failure.code, failure.phase) == (ErrorCode.SSL_ERROR, Phase.TLS)
-    assert "pg_hba.conf rejects connection" in failure.message
-    assert "no encryption" in failure.message
-    assert "TLS only" in failure.message
-    assert "set ssl_mode to require" in failure.message
+def test_disable_opens_with_sslrequest_and_gets_tls_from_a_tls_only_server(
+    tls_postgres: TlsPostgres,
+) -> None:
+    target = tls_postgres.server.target(ssl_mode="disable")
+    result = CONNECTOR.probe(target, SESSION_USES_TLS, Deadline.after(10))
+    assert result.test_query_result == "true"
+    assert result.security.tls is True
+    assert result.security.tls_verified is False
+
+
+@pytest.mark.parametrize("ssl_mode", ["require", "prefer", "allow", "disable"])
+def test_security_reports_unverified_tls(tls_postgres: TlsPostgres, ssl_mode: str) -> None:
+    result = CONNECTOR.probe(
+        tls_postgres.server.target(ssl_mode=ssl_mode), None, Deadline.after(10)
+    )
+    assert (result.security.tls, result.security.tls_verified) == (True, False)
+    assert result.security.auth_method == "none"  # the private cluster trusts its clients
 
 
 @pytest.mark.parametrize("ssl_mode", ["verify-ca", "verify-full"])
@@ -104,6 +116,7 @@ def test_the_servers_certificate_as_ssl_root_cert_verifies(
     result = CONNECTOR.probe(target, SESSION_USES_TLS, Deadline.after(10))
     assert result.test_query_result == "true"
     assert result.database_version == tls_postgres.version()
+    assert (result.security.tls, result.security.tls_verified) == (True, True)
     assert list(temp_root.iterdir()) == []  # the file libpq read is gone
 
 

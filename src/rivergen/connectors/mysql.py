@@ -3,17 +3,20 @@
 We open the TCP socket ourselves and hand it to PyMySQL: that times the TCP phase, classifies
 its failure by errno, and lets a watchdog cut the socket at the deadline, since PyMySQL's
 `read_timeout` bounds each read rather than the whole test.
+
+Why the first bytes are safe, and why the password goes only to a server that proved itself:
+see `_mysql_login` (the server speaks first and its greeting is checked; methods that hand the
+password over readable are refused unless TLS is verified).
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import ssl
 from typing import TYPE_CHECKING, Any, Literal
 
 from rivergen.connectors._alarms import SocketWatchdog
 from rivergen.connectors._denied import refuse_denied_mysql
+from rivergen.connectors._mysql_login import connection_class, login_security
 from rivergen.connectors._support import (
     Clock,
     KeywordGuarded,
@@ -29,7 +32,6 @@ from rivergen.connectors._support import (
     refuse_unless_read,
     resolve_address,
     silent_server,
-    tls_context,
 )
 from rivergen.connectors._trust import RootCertificates
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
@@ -94,23 +96,6 @@ def ssl_arguments(mode: str, root_cert: str | None = None) -> dict[str, Any]:
     # verify-full checks the certificate against `host`, the configured name, not the address;
     # with `root_cert` the verifying modes trust its CAs instead of the system ones.
     return {"ssl": client_context(mode, root_cert)}
-
-
-@functools.cache
-def _connection_class(pymysql: Any) -> Any:
-    """PyMySQL's Connection, reusing our TLS context for PREFERRED mode.
-
-    PyMySQL builds a fresh default context for every connection it may encrypt, which loads
-    the CA store each time (~50 ms per test). If PyMySQL renames the hook, this only gets slower.
-    """
-
-    class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
-        def _create_ssl_ctx(self, sslp: object) -> ssl.SSLContext:
-            if isinstance(sslp, ssl.SSLContext):
-                return sslp
-            return tls_context("prefer")
-
-    return _Connection
 
 
 def _session_limits(kind: ServerKind, budget: float) -> str:
@@ -193,16 +178,22 @@ class MySQLConnector(KeywordGuarded):
                 try:
                     conn = self._connect(pymysql, target, address, port, deadline)
                     conn.connect(sock)
-                except ProbeFailure:
+                except ProbeFailure as refused:
+                    refused.security = refused.security or login_security(conn)
                     raise
                 except Exception as exc:
-                    raise _failure(exc, Phase.AUTH, watchdog, deadline, secrets) from None
+                    lost = _failure(exc, Phase.AUTH, watchdog, deadline, secrets)
+                    lost.security = login_security(conn)
+                    raise lost from None
                 clock.lap(Phase.AUTH)
+                security = login_security(conn)
                 version, kind = describe_version(str(conn.get_server_info() or ""))  # type: ignore[no-untyped-call]
                 try:
                     row = self._run(pymysql, conn, sql, kind, deadline)
                 except pymysql.Error as exc:
-                    raise _failure(exc, Phase.QUERY, watchdog, deadline, secrets) from None
+                    failed = _failure(exc, Phase.QUERY, watchdog, deadline, secrets)
+                    failed.security = security
+                    raise failed from None
                 clock.lap(Phase.QUERY)
         finally:
             if conn is not None and conn.open:
@@ -215,6 +206,7 @@ class MySQLConnector(KeywordGuarded):
             test_query_result=text,
             test_query_result_truncated=truncated,
             timings_ms=clock.timings,
+            security=security,
         )
 
     @staticmethod
@@ -233,7 +225,8 @@ class MySQLConnector(KeywordGuarded):
                 ErrorCode.CONFIGURATION_ERROR, Phase.POLICY, f"Unknown character set {charset!r}"
             )
         try:
-            conn: Connection[Any] = _connection_class(pymysql)(
+            conn: Connection[Any] = connection_class(pymysql)(
+                ssl_mode=target.ssl_mode or "prefer",
                 host=hostname,
                 port=port,
                 user=target.username or "",

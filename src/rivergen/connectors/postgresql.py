@@ -3,13 +3,24 @@
 The connection is opened with libpq's non-blocking connect API and our own wait loop, because
 both libpq and psycopg round `connect_timeout` to whole seconds of at least 2: a 1 s test
 would otherwise take 2 s. The loop also tells the TCP phase from the handshake.
+
+Why the first bytes are safe: libpq always opens with SSLRequest (8 fixed bytes) and sends the
+startup message (user, database, application_name: typed by a user) only once the peer has
+answered it with the one byte `S` or `N`, as only PostgreSQL does. `disable` and `allow` would
+send the startup message first, so libpq runs with `sslmode=prefer` for them (`_LIBPQ_SSLMODE`):
+a server without TLS answers `N` and the session stays in clear, as asked; one with TLS gets
+encrypted, unverified, which `security` reports. A peer that answers anything else is
+CONNECTION_ERROR "did not answer like a PostgreSQL server", its answer never shown.
+
+Credentials only to servers that proved themselves: unless the ssl mode verifies the server's
+certificate, `require_auth=!password` makes libpq refuse a server's request for the password
+in clear text (a man in the middle of a `prefer` connection can ask for it), so only a
+challenge-response method (SCRAM, MD5) or none is accepted.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import selectors
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,13 +28,13 @@ from typing import TYPE_CHECKING, Literal
 
 from rivergen.connectors._alarms import SocketWatchdog
 from rivergen.connectors._denied import refuse_denied_postgres
+from rivergen.connectors._pg_connect import open_pgconn
 from rivergen.connectors._support import (
     Clock,
     KeywordGuarded,
     NetworkConnection,
     Port,
     ShortText,
-    budget_text,
     cell_text,
     clean_query,
     driver_required,
@@ -33,18 +44,14 @@ from rivergen.connectors._support import (
     query_timeout,
     refuse_unless_read,
     resolve_address,
-    silent_server,
 )
 from rivergen.connectors._trust import VERIFYING_MODES, RootCertificates, root_cert_file
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec, OptionValue
 from rivergen.connectors.classify import (
-    PG_PROTOCOL_MISMATCH,
-    code_for_pg_message,
     code_for_sqlstate,
-    pg_refused_without_tls,
 )
 from rivergen.core.deadline import Deadline
-from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure, Security
 from rivergen.security.scrub import scrub as one_line
 
 if TYPE_CHECKING:
@@ -67,12 +74,11 @@ ALLOWED_OPTIONS: dict[str, type] = {
 }
 
 _DEFAULT_SSL_MODE = "prefer"  # libpq's own default, for targets built without the model
+# What libpq is told for each ssl mode: disable and allow would send the startup message before
+# the peer said anything (see the module docstring).
+_LIBPQ_SSLMODE = {"disable": "prefer", "allow": "prefer"}
+_NO_CLEARTEXT = "!password"
 _LIBPQ_16 = 160000  # sslcertmode and sslrootcert=system
-_SERVER_PREFIX = re.compile(r'^connection to server at "[^"]*"(?: \([^)]*\))?, port \d+ failed:\s*')
-_SEVERITY = re.compile(r"^(?:FATAL|ERROR|PANIC):\s+")
-# OpenSSL's words (through libpq) for a certificate chain it could not verify; libpq says
-# nothing of why, and a name mismatch has its own message.
-_UNVERIFIED_CHAIN = re.compile(r"(?i)certificate verify failed")
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,14 @@ def _conninfo(
     }
     params.setdefault("application_name", "rivergen")
     sslmode = target.ssl_mode or _DEFAULT_SSL_MODE
+    if sslmode not in VERIFYING_MODES:
+        params["require_auth"] = _NO_CLEARTEXT
     params.update(
         # `host` keeps the configured name for TLS verification; `hostaddr` is where we go.
         host=target.host or address,
         hostaddr=address,
         port=port,
-        sslmode=sslmode,
+        sslmode=_LIBPQ_SSLMODE.get(sslmode, sslmode),
         # Never read the service account's ~/.pgpass, client certificate or GSS credentials
         # and offer them to a host a user typed in.
         # A path that cannot exist (/dev/null is not a directory): libpq skips it silently.
@@ -159,118 +167,6 @@ def _conninfo(
     return make_conninfo("", **params)
 
 
-def _startup_message(raw: str) -> str:
-    """libpq's first line without the "connection to server at ... failed:" and severity
-    prefixes; the lines after it are hints such as "Is the server running on that host?"."""
-    lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
-    first = _SERVER_PREFIX.sub("", lines[0]) if lines else ""
-    return _SEVERITY.sub("", first) or "The connection failed"
-
-
-def _startup_failure(
-    pgconn: PGconn,
-    tcp_done: bool,
-    where: str,
-    ssl_mode: str,
-    secrets: list[str | None],
-    trusted: str,
-) -> ProbeFailure:
-    message = one_line(_startup_message(pgconn.get_error_message()), secrets)
-    # libpq exposes no SQLSTATE for startup failures, so after the signals it does give (did
-    # TCP connect, did the server ask for a password we lacked) the server's text decides.
-    code = code_for_pg_message(message)
-    if code is ErrorCode.CONFIGURATION_ERROR:
-        return ProbeFailure(code, Phase.POLICY, message)
-    if not tcp_done:
-        if code not in (ErrorCode.TIMEOUT, ErrorCode.HOST_NOT_FOUND):
-            code = ErrorCode.CONNECTION_ERROR
-        return ProbeFailure(code, Phase.TCP, f"Could not connect to {where}: {message}")
-    if pgconn.needs_password:
-        return ProbeFailure(
-            ErrorCode.AUTHENTICATION_FAILED, Phase.AUTH, "The server requires a password"
-        )
-    if pg_refused_without_tls(message, ssl_mode):
-        return ProbeFailure(
-            ErrorCode.SSL_ERROR,
-            Phase.TLS,
-            f"The server refused this unencrypted connection ({message}): it most likely "
-            "accepts this client over TLS only; set ssl_mode to require or stricter",
-        )
-    if PG_PROTOCOL_MISMATCH.search(message):
-        return ProbeFailure(
-            ErrorCode.CONNECTION_ERROR,
-            Phase.AUTH,
-            f"The server at {where} did not answer like a PostgreSQL server ({message})",
-        )
-    code = code or ErrorCode.CONNECTION_ERROR
-    if ssl_mode in VERIFYING_MODES and _UNVERIFIED_CHAIN.search(message):
-        message += (
-            f" (ssl_mode {ssl_mode}: the server's certificate does not chain to a CA in "
-            f"{trusted}; it may be self-signed, from a private CA or expired)"
-        )
-    phase = Phase.TLS if code is ErrorCode.SSL_ERROR else Phase.AUTH
-    return ProbeFailure(code, phase, message)
-
-
-def _open(
-    conninfo: str,
-    deadline: Deadline,
-    clock: Clock,
-    where: str,
-    ssl_mode: str,
-    secrets: list[str | None],
-    trusted: str,
-) -> PGconn:
-    """Run libpq's connect state machine, waiting on its socket until the deadline.
-
-    `trusted` names the CAs a verifying mode checks against, for messages.
-    """
-    import psycopg
-    from psycopg import pq
-
-    pgconn = pq.PGconn.connect_start(conninfo.encode())
-    tcp_done = False
-
-    def failed() -> ProbeFailure:
-        return _startup_failure(pgconn, tcp_done, where, ssl_mode, secrets, trusted)
-
-    events = selectors.EVENT_WRITE  # libpq: after connect_start, wait as if polling to write
-    try:
-        while True:
-            if pgconn.status == pq.ConnStatus.BAD:
-                raise failed()
-            try:
-                fd = pgconn.socket
-            except psycopg.OperationalError:  # libpq dropped the socket without saying BAD
-                raise failed() from None
-            with selectors.DefaultSelector() as selector:
-                selector.register(fd, events)
-                ready = selector.select(timeout=deadline.remaining())
-            if not ready:
-                if tcp_done:
-                    raise silent_server(deadline)
-                raise ProbeFailure(
-                    ErrorCode.TIMEOUT,
-                    Phase.TCP,
-                    f"Connecting to {where} timed out after {budget_text(deadline)} s",
-                )
-            status = pgconn.connect_poll()
-            if not tcp_done and pgconn.status not in (pq.ConnStatus.STARTED, pq.ConnStatus.BAD):
-                tcp_done = True
-                clock.lap(Phase.TCP)
-            if status == pq.PollingStatus.OK:
-                break
-            if status == pq.PollingStatus.FAILED:
-                raise failed()
-            reading = status == pq.PollingStatus.READING
-            events = selectors.EVENT_READ if reading else selectors.EVENT_WRITE
-    except BaseException:
-        pgconn.finish()
-        raise
-    clock.lap(Phase.AUTH)
-    return pgconn
-
-
 def _version(conn: psycopg.Connection[tuple[object, ...]]) -> str:
     """`PostgreSQL 15.20` from the parameter the server sent during startup (no round trip)."""
     reported = conn.info.parameter_status("server_version")
@@ -278,6 +174,24 @@ def _version(conn: psycopg.Connection[tuple[object, ...]]) -> str:
         return f"PostgreSQL {reported.split()[0]}"
     number = conn.info.server_version
     return f"PostgreSQL {number // 10000}.{number % 10000}"
+
+
+def _security(pgconn: PGconn, ssl_mode: str) -> Security:
+    """TLS as libpq negotiated it; the login method as far as libpq tells (a password or not:
+    when the cleartext request was refused, a password went through SCRAM or MD5)."""
+    tls = bool(pgconn.ssl_in_use)
+    if not pgconn.used_password:
+        method: str | None = "none"
+    elif ssl_mode not in VERIFYING_MODES:
+        method = "scram-sha-256 or md5"
+    else:
+        method = None  # password, SCRAM or MD5: libpq does not say which
+    return Security(
+        tls=tls,
+        tls_verified=tls and ssl_mode in VERIFYING_MODES,
+        tls_version=None,  # psycopg does not expose libpq's PQsslAttribute
+        auth_method=method,
+    )
 
 
 def _query_failure(
@@ -340,7 +254,7 @@ class PostgresConnector(KeywordGuarded):
         # libpq reads the file during the handshake only: it is gone before the query runs.
         with root_cert_file(own_cas) as root_cert_path:
             conninfo = _conninfo(target, address, port, root_cert_path)
-            pgconn = _open(conninfo, deadline, clock, where, ssl_mode, secrets, trusted)
+            pgconn = open_pgconn(conninfo, deadline, clock, where, ssl_mode, secrets, trusted)
         conn: psycopg.Connection[tuple[object, ...]] | None = None
         try:
             pgconn.nonblocking = 1
@@ -348,6 +262,7 @@ class PostgresConnector(KeywordGuarded):
             conn.prepare_threshold = None
             conn.autocommit = True  # we open the transaction ourselves, below
             version = _version(conn)
+            security = _security(pgconn, ssl_mode)
             with SocketWatchdog(deadline) as watchdog:
                 watchdog.watch(pgconn.socket)
                 try:
@@ -366,6 +281,7 @@ class PostgresConnector(KeywordGuarded):
             test_query_result=text,
             test_query_result_truncated=truncated,
             timings_ms=clock.timings,
+            security=security,
         )
 
     def _run(

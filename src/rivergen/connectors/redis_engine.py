@@ -3,13 +3,27 @@
 We open the TCP socket (and TLS) ourselves in the Connection's `_connect` hook: that times and
 classifies the TCP phase by errno, and lets a watchdog cut the socket at the deadline. Named
 redis_engine so that nothing can mistake it for the redis package itself.
+
+Why the first bytes are safe: RESP frames every argument as a line of its own, so AUTH, CLIENT
+SETNAME or the test command sent to another line-based service (memcached, SMTP...) would be
+commands to it. Nothing a user typed leaves before the peer has answered a fixed `PING` (the
+bytes of `_GREETING`, the same for every test) with a RESP line that only Redis sends (`+PONG`
+or a `-PREFIX message` error such as NOAUTH). Any other answer is CONNECTION_ERROR "did not
+answer like a Redis server", and the answer itself is never shown. Only then does redis-py send
+AUTH, CLIENT SETNAME, SELECT, INFO and the command.
+
+Redis AUTH sends the password in clear: without TLS, `security` and the hint say so. Every
+byte received is counted (`_BoundedSocket`): a reply larger than `MAX_REPLY_BYTES` (a huge
+value, or a hostile server's endless bulk string) stops the test before it is read whole.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import shlex
 import socket
+import ssl
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -30,9 +44,9 @@ from rivergen.connectors._support import (
 )
 from rivergen.connectors._trust import RootCertificates
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult, EngineSpec
-from rivergen.connectors.classify import code_for_redis_error
+from rivergen.connectors.classify import code_for_os_error, code_for_redis_error
 from rivergen.core.deadline import Deadline
-from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure, Security
 from rivergen.security.scrub import scrub as one_line
 
 RedisSslMode = Literal["disable", "require", "verify-ca", "verify-full"]
@@ -49,6 +63,41 @@ READ_COMMANDS = frozenset(
         "ZRANK", "ZCOUNT", "XLEN",
     }
 )  # fmt: skip
+
+
+# A RESP array holding the one word PING: the first bytes after TCP (and TLS), fixed.
+_GREETING = b"*1\r\n$4\r\nPING\r\n"
+# A Redis answer to it: PONG, or an error line with an upper-case prefix (NOAUTH, DENIED...).
+_RESP_ANSWER = re.compile(rb"\+PONG\r\n|-[A-Z]+(?: [\x20-\x7e]*)?\r\n")
+_MAX_GREETING_ANSWER = 512
+# What a test may read in all (greeting, AUTH, INFO, the reply): INFO server is ~4 KiB, and
+# the API shows 1024 characters of the reply.
+MAX_REPLY_BYTES = 1024 * 1024
+
+
+class ReplyTooLarge(OSError):
+    """The server sent more than MAX_REPLY_BYTES; raised from recv so redis-py gives up."""
+
+
+class _BoundedSocket:
+    """The socket redis-py reads from, counting what it receives (redis-py buffers a bulk
+    reply of any announced length whole)."""
+
+    def __init__(self, sock: socket.socket, budget: int) -> None:
+        self._sock = sock
+        self._left = budget
+        self.exceeded = False
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        if self._left <= 0:
+            self.exceeded = True
+            raise ReplyTooLarge("reply too large")
+        data = self._sock.recv(min(size, self._left), *flags)
+        self._left -= len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 class RedisConnection(NetworkConnection):
@@ -131,6 +180,8 @@ class _Probe:
         self.clock = Clock()
         self.watchdog = SocketWatchdog(deadline)
         self.sock: socket.socket | None = None
+        self.bounded: _BoundedSocket | None = None
+        self.tls_version: str | None = None
 
     def open_socket(self) -> socket.socket:
         sock = open_tcp(self.address, self.port, self.deadline)
@@ -151,11 +202,70 @@ class _Probe:
                     ErrorCode.SSL_ERROR, Phase.TLS, f"TLS negotiation failed: {exc}"
                 ) from None
             self.sock = sock
+            self.tls_version = sock.version() if isinstance(sock, ssl.SSLSocket) else None
             self.clock.lap(Phase.TLS)
         sock.settimeout(max(0.001, self.deadline.remaining()))
-        return sock
+        self._greet(sock)
+        self.bounded = _BoundedSocket(sock, MAX_REPLY_BYTES)
+        return self.bounded  # type: ignore[return-value]  # a socket to redis-py in all it uses
+
+    def _greet(self, sock: socket.socket) -> None:
+        """Send the fixed PING and require a Redis answer before anything a user typed."""
+        answer = b""
+        try:
+            sock.sendall(_GREETING)
+            while not answer.endswith(b"\r\n") and len(answer) < _MAX_GREETING_ANSWER:
+                chunk = sock.recv(_MAX_GREETING_ANSWER - len(answer))
+                if not chunk:
+                    break
+                answer += chunk
+        except TimeoutError:
+            raise silent_server(self.deadline) from None
+        except OSError as exc:
+            if self.watchdog.fired:
+                raise silent_server(self.deadline) from None
+            raise ProbeFailure(
+                code_for_os_error(exc),
+                Phase.AUTH,
+                f"The connection failed before the server answered: {exc.strerror or exc}",
+                security=self.security(),
+            ) from None
+        if _RESP_ANSWER.fullmatch(answer) is None:
+            raise ProbeFailure(
+                ErrorCode.CONNECTION_ERROR,
+                Phase.AUTH,
+                "The server did not answer like a Redis server (its answer to PING is not "
+                "RESP); check the port",
+                security=self.security(),
+            )
+
+    def security(self) -> Security:
+        """What protects this connection: TLS as negotiated, AUTH always in clear text."""
+        mode = self.target.ssl_mode or "disable"
+        tls = self.tls_version is not None
+        password = bool(self.target.password)
+        method = "AUTH (over TLS)" if tls else "AUTH (cleartext)"
+        return Security(
+            tls=tls,
+            tls_verified=tls and mode in ("verify-ca", "verify-full"),
+            tls_version=self.tls_version,
+            auth_method=method if password else "none",
+            cleartext_password=password and not tls,
+        )
 
     def failure(self, exc: Exception, phase: Phase) -> ProbeFailure:
+        failure = self._classify(exc, phase)
+        failure.security = self.security()
+        return failure
+
+    def _classify(self, exc: Exception, phase: Phase) -> ProbeFailure:
+        if self.bounded is not None and self.bounded.exceeded:
+            return ProbeFailure(
+                ErrorCode.QUERY_ERROR,
+                Phase.QUERY,
+                f"The server's reply is larger than {MAX_REPLY_BYTES // 1024} KiB and was not "
+                "read; test with a command whose reply is small (GETRANGE key 0 1023, STRLEN)",
+            )
         if self.watchdog.fired:
             return (
                 silent_server(self.deadline)
@@ -241,6 +351,7 @@ class RedisConnector:
             test_query_result=text,
             test_query_result_truncated=truncated,
             timings_ms=probe.clock.timings,
+            security=probe.security(),
         )
 
 
