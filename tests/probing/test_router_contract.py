@@ -19,6 +19,7 @@ from tests.fixtures.datasources import (
 )
 from tests.fixtures.probing import (
     MESSAGE,
+    UNKNOWN_SECURITY,
     UNSAVED_TEST,
     assert_failed,
     assert_shape,
@@ -92,12 +93,7 @@ async def test_success_response_field_by_field(tenancy: Tenancy) -> None:
     assert {"auth", "query"} <= set(data["timings_ms"])
     assert data["test_query_result_truncated"] is False
     # A file has no transport and no login: every field of security is unknown.
-    assert data["security"] == {
-        "tls": None,
-        "tls_verified": None,
-        "tls_version": None,
-        "auth_method": None,
-    }
+    assert data["security"] == UNKNOWN_SECURITY
 
     shown = await tenancy.get(data_source_id)
     assert shown["status"] == "active"
@@ -148,12 +144,7 @@ async def test_failure_response_field_by_field(
     assert data["ssh_host_key_fingerprint"] is None
     assert data["test_query_result_truncated"] is False
     # Nothing was negotiated with a port that refused the connection.
-    assert data["security"] == {
-        "tls": None,
-        "tls_verified": None,
-        "tls_version": None,
-        "auth_method": None,
-    }
+    assert data["security"] == UNKNOWN_SECURITY
 
     shown = await tenancy.get(data_source_id)
     assert shown["status"] == "failed"
