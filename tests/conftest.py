@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.fixtures.tls",
     "tests.fixtures.engines",
     "tests.fixtures.peers",
+    "tests.fixtures.live",
 ]

@@ -17,6 +17,7 @@ from rivergen.api.errors import install_error_handlers
 from rivergen.api.middleware import RequestContextMiddleware
 from rivergen.api.system import router as system_router
 from rivergen.api.text_guard import TextGuardMiddleware
+from rivergen.apitokens.router import router as api_tokens_router
 from rivergen.audit.router import router as audit_router
 from rivergen.context import AppContext, build_context
 from rivergen.datasources.router import router as data_sources_router
@@ -89,6 +90,7 @@ def domain_routers() -> list[Any]:
     return [
         auth_router,
         organizations_router,
+        api_tokens_router,
         tests_router,
         data_sources_router,
         health_router,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from rivergen.apitokens.service import ApiTokenService
 from rivergen.datasources.service import DataSourceService
 from rivergen.health.scheduler import HealthScheduler, build_scheduler
 from rivergen.identity.service import AuthService, LoginThrottle
@@ -41,6 +42,7 @@ class AppContext:
     data_sources: DataSourceService
     pool: ProbePool
     tests: ConnectionTestService
+    api_tokens: ApiTokenService
     scheduler: HealthScheduler | None = field(default=None)
 
     async def start(self) -> None:
@@ -119,4 +121,5 @@ def build_context(settings: Settings) -> AppContext:
         data_sources=data_sources,
         pool=pool,
         tests=ConnectionTestService(sessions, data_sources, prober, limits),
+        api_tokens=ApiTokenService(sessions, signed_in),
     )

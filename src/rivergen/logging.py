@@ -59,3 +59,6 @@ def configure_logging(level: str = "info", json: bool = False) -> None:
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    # aiosqlite's debug lines print every statement with its parameters (a name filter holding
+    # a pasted token, ciphertexts): never part of the service's log.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rivergen.apitokens.secret import looks_like_token
 from rivergen.context import AppContext
 from rivergen.core.errors import Forbidden, NotFound, Unauthorized
 from rivergen.identity.caller import Caller
@@ -54,15 +55,21 @@ def bearer_token(request: Request) -> str:
 
 
 async def signed_in(request: Request, context: Context) -> SignedIn:
-    """The signed-in user and their roles, or UNAUTHORIZED."""
-    return await context.auth.signed_in(bearer_token(request))
+    """The signed-in user (or service token) and their roles, or UNAUTHORIZED."""
+    token = bearer_token(request)
+    if looks_like_token(token):
+        return await context.api_tokens.signed_in(token)
+    return await context.auth.signed_in(token)
 
 
 SignedInCaller = Annotated[SignedIn, Depends(signed_in)]
 
 
 async def current_user(checked: SignedInCaller) -> User:
-    """The signed-in user, or UNAUTHORIZED."""
+    """The signed-in person, or UNAUTHORIZED; FORBIDDEN for a service token."""
+    if checked.token_id is not None:
+        # Routes about a person (their profile, their organizations) are not a token's business.
+        raise Forbidden("This route needs a signed-in person, not a service token")
     return checked.user
 
 
@@ -84,7 +91,12 @@ async def current_caller(
             raise NotFound("Organization not found") from None
         if active not in checked.roles:
             raise NotFound("Organization not found")
-    return Caller(user=checked.user, roles=checked.roles, active_organization_id=active)
+    return Caller(
+        user=checked.user,
+        roles=checked.roles,
+        active_organization_id=active,
+        token_id=checked.token_id,
+    )
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

@@ -23,6 +23,7 @@ class AuditFilters:
     target_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    actor_token_id: int | None = None
 
 
 async def add_event(
@@ -31,6 +32,7 @@ async def add_event(
     *,
     organization_id: int | None = None,
     actor_user_id: int | None = None,
+    actor_token_id: int | None = None,
     target_type: str | None = None,
     target_id: str | int | None = None,
     outcome: str = "success",
@@ -43,6 +45,7 @@ async def add_event(
             action=action,
             organization_id=organization_id,
             actor_user_id=actor_user_id,
+            actor_token_id=actor_token_id,
             target_type=target_type,
             target_id=None if target_id is None else str(target_id),
             outcome=outcome,
@@ -72,6 +75,8 @@ async def list_events(
         query = query.where(AuditEvent.action == filters.action)
     if filters.actor_user_id is not None:
         query = query.where(AuditEvent.actor_user_id == filters.actor_user_id)
+    if filters.actor_token_id is not None:
+        query = query.where(AuditEvent.actor_token_id == filters.actor_token_id)
     if filters.target_type:
         query = query.where(AuditEvent.target_type == filters.target_type)
     if filters.target_id:

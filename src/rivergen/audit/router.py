@@ -29,13 +29,16 @@ async def list_audit_events(
     offset: Offset = 0,
     action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     actor_user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    actor_token_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     target_type: Annotated[str | None, Query(max_length=32, pattern=NO_NUL)] = None,
     target_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     since: Annotated[datetime | None, Query()] = None,
     until: Annotated[datetime | None, Query()] = None,
 ) -> dict[str, Any]:
     """The active organization's audit events, newest first (admin and up)."""
-    filters = AuditFilters(action, actor_user_id, target_type, target_id, since, until)
+    filters = AuditFilters(
+        action, actor_user_id, target_type, target_id, since, until, actor_token_id
+    )
     items, total = await audit_page(session, caller, filters, limit, offset)
     data = {"items": [i.model_dump(mode="json") for i in items], "total": total}
     return ok(data, "Audit events retrieved")

@@ -16,6 +16,7 @@ class AuditEventOut(BaseModel):
     id: int
     organization_id: int | None
     actor_user_id: int | None
+    actor_token_id: int | None
     action: str
     target_type: str | None
     target_id: str | None

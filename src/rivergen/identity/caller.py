@@ -15,6 +15,13 @@ class Caller:
     user: User
     roles: dict[int, Role]
     active_organization_id: int
+    # Set when a service token signs the request in; `user` is then the token's creator.
+    token_id: int | None = None
+
+    @property
+    def actor_user_id(self) -> int | None:
+        """The person the audit log names: none when a service token acts."""
+        return None if self.token_id is not None else self.user.id
 
     def role_in(self, organization_id: int) -> Role | None:
         """The caller's role in an organization, if any."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from cachetools import TTLCache
 
@@ -15,10 +16,15 @@ _MAX_ENTRIES = 10_000
 
 @dataclass(frozen=True)
 class SignedIn:
-    """A signed-in user and their role in each organization, oldest membership first."""
+    """A signed-in user and their role in each organization, oldest membership first.
+
+    For a service token: its creator, its one organization with the token's role, and its id.
+    """
 
     user: User
     roles: dict[int, Role]
+    token_id: int | None = None
+    expires_at: datetime | None = None
 
 
 class SignedInCache:
@@ -44,12 +50,12 @@ class SignedInCache:
         """Take this before reading the store; hand it back to `put`."""
         return self._generation
 
-    def get(self, session_id: str, user_id: int) -> SignedIn | None:
-        """The cached check of a session, if fresh and for this user."""
+    def get(self, session_id: str, user_id: int | None = None) -> SignedIn | None:
+        """The cached check of a session, if fresh and for this user (any, when None)."""
         if self._entries is None:
             return None
         found = self._entries.get(session_id)
-        if found is None or found.user.id != user_id:
+        if found is None or (user_id is not None and found.user.id != user_id):
             return None
         return found
 

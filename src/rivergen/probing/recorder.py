@@ -41,6 +41,7 @@ class Outcome:
     trigger: str
     user_id: int | None
     tested: SourceConfig | None
+    token_id: int | None = None
     written: asyncio.Future[None] = field(default_factory=_new_future)
 
 
@@ -185,6 +186,7 @@ class ResultRecorder:
                 "data_source.test",
                 organization_id=row.organization_id,
                 actor_user_id=outcome.user_id,
+                actor_token_id=outcome.token_id,
                 target_type="data_source",
                 target_id=outcome.data_source_id,
                 outcome="success" if result.connection_successful else "failure",

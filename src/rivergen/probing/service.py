@@ -82,7 +82,7 @@ class ConnectionTestService:
             body.timeout_seconds,
             stored.row.updated_at,
         )
-        user_id = caller.user.id
+        user_id, token_id = caller.actor_user_id, caller.token_id
         result = await self._flights.do(
             key,
             lambda: self.probe_and_record(
@@ -92,6 +92,7 @@ class ConnectionTestService:
                 deadline,
                 trigger="manual",
                 user_id=user_id,
+                token_id=token_id,
                 wait_for_record=False,
             ),
         )
@@ -124,7 +125,8 @@ class ConnectionTestService:
                 session,
                 "data_source.test_unsaved",
                 organization_id=organization_id,
-                actor_user_id=caller.user.id,
+                actor_user_id=caller.actor_user_id,
+                actor_token_id=caller.token_id,
                 outcome="success" if result.connection_successful else "failure",
                 details={
                     "type": config.spec.key,
@@ -160,6 +162,7 @@ class ConnectionTestService:
         trigger: str,
         user_id: int | None,
         *,
+        token_id: int | None = None,
         wait_for_record: bool = True,
     ) -> ProbeResult:
         """Probe, then update the data source and append a health record in one transaction.
@@ -169,7 +172,7 @@ class ConnectionTestService:
         """
         result = await self._probe(config, query, deadline, trigger)
         written = self.recorder.submit(
-            Outcome(data_source_id, result, trigger, user_id, tested=config)
+            Outcome(data_source_id, result, trigger, user_id, tested=config, token_id=token_id)
         )
         if wait_for_record:
             await asyncio.shield(written)

@@ -38,6 +38,8 @@ _AUTH_HEADER_RE = re.compile(
 _BEARER_RE = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*")
 # JSON Web Tokens (header.payload.signature, base64url, header starts with {" -> eyJ).
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*")
+# Service tokens (rivergen.apitokens.secret), wherever they appear.
+_SERVICE_TOKEN_RE = re.compile(r"\brgt_[0-9A-Za-z]{20,}")
 # key=value and key: value where the key names a credential (db_password, client_secret,
 # access_token, SECRET_KEYS...). Quoted values keep their quotes so the text still parses.
 _SENSITIVE_WORDS = (
@@ -87,6 +89,7 @@ def scrub_patterns(text: str) -> str:
     text = _AUTH_HEADER_RE.sub(_mask_auth_header, text)
     text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _JWT_RE.sub(MASK, text)
+    text = _SERVICE_TOKEN_RE.sub(MASK, text)
     return _KEY_VALUE_RE.sub(_mask_key_value, text)
 
 

@@ -1,0 +1,1 @@
+"""Service tokens: long-lived credentials of an organization for CI jobs and scripts."""
