@@ -1,8 +1,21 @@
-"""The first cell as the API returns it: at most 1024 characters, truncation flagged."""
+"""The first cell as the API returns it: at most 1024 characters, truncation flagged; and what
+the file engines let a query build in the service's own process (peak RSS measured)."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
 from rivergen.connectors._support import MAX_CELL_BYTES, MAX_RESULT_CHARS, first_cell
+from rivergen.connectors.base import ConnectionTarget
+from rivergen.connectors.duckdb_engine import SPEC as DUCKDB_SPEC
+from rivergen.connectors.sqlite import SPEC as SQLITE_SPEC
+from rivergen.core.deadline import Deadline
+from rivergen.core.outcome import ErrorCode, ProbeFailure
+from tests.fixtures.peers import peak_rss_growth_mib
 
 
 def test_short_values_are_whole_and_not_flagged() -> None:
@@ -24,3 +37,52 @@ def test_long_binary_is_cut_before_it_is_printed() -> None:
 def test_a_prefix_read_by_the_engine_is_flagged_even_when_short() -> None:
     assert first_cell("abc", cut=True) == ("abc", True)
     assert first_cell(None, cut=True) == (None, True)
+
+
+def _file_target(tmp_path: Path, engine: str) -> ConnectionTarget:
+    path = tmp_path / f"bounds.{engine}"
+    if engine == "sqlite":
+        sqlite3.connect(path).executescript("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+    else:
+        duckdb.connect(str(path)).execute("CREATE TABLE t AS SELECT 1 AS x").close()
+    return ConnectionTarget(path=str(path))
+
+
+def test_sqlite_refuses_to_build_a_huge_blob(tmp_path: Path) -> None:
+    target = _file_target(tmp_path, "sqlite")
+    failures: list[ProbeFailure] = []
+
+    def probe() -> None:
+        with pytest.raises(ProbeFailure) as info:
+            SQLITE_SPEC.connector.probe(target, "SELECT randomblob(900000000)", Deadline.after(5))
+        failures.append(info.value)
+
+    growth = peak_rss_growth_mib(probe)
+    (failure,) = failures
+    assert failure.code is ErrorCode.QUERY_ERROR
+    assert "too big" in failure.message
+    assert growth < 32, growth  # not the 900 MB asked for
+    text = SQLITE_SPEC.connector.probe(target, "SELECT hex(zeroblob(400000))", Deadline.after(5))
+    assert text.test_query_result == "0" * 1024
+    assert text.test_query_result_truncated is True
+
+
+def test_duckdb_bounds_what_its_operators_hold(tmp_path: Path) -> None:
+    target = _file_target(tmp_path, "duckdb")
+    setting = DUCKDB_SPEC.connector.probe(
+        target, "SELECT current_setting('memory_limit')", Deadline.after(5)
+    )
+    assert setting.test_query_result == "244.1 MiB"  # 256 MB as DuckDB prints it
+    failures: list[ProbeFailure] = []
+    hungry = "SELECT count(DISTINCT i::VARCHAR) FROM range(60000000) t(i)"
+
+    def probe() -> None:
+        with pytest.raises(ProbeFailure) as info:
+            DUCKDB_SPEC.connector.probe(target, hungry, Deadline.after(20))
+        failures.append(info.value)
+
+    growth = peak_rss_growth_mib(probe)
+    (failure,) = failures
+    assert failure.code is ErrorCode.QUERY_ERROR
+    assert "Out of Memory" in failure.message
+    assert growth < 600, growth

@@ -51,6 +51,12 @@ _LOCKED_CONFIG: dict[str, Any] = {
     "autoload_known_extensions": False,
     "autoinstall_known_extensions": False,
     "allow_community_extensions": False,
+    # What the operators that DuckDB's buffer manager tracks (sorts, hash tables, aggregates)
+    # may hold, without spilling to disk: beyond it the query fails with OutOfMemoryException
+    # instead of growing the service's process. Scalar values (repeat('x', 500000000)) are
+    # not tracked by it; the first cell is still cut to 1024 characters.
+    "memory_limit": "256MB",
+    "max_temp_directory_size": "0KiB",
     "lock_configuration": True,
 }
 

@@ -53,6 +53,10 @@ _READ_PRAGMAS = frozenset(
 )
 _REFUSED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile"})
 _PROGRESS_STEPS = 1000  # VM instructions between deadline checks: microseconds apart
+# The longest string or blob a test query may build, in bytes: SELECT randomblob(900000000)
+# would otherwise allocate 900 MB in the service's own process. SQLite refuses a longer value
+# with SQLITE_TOOBIG before allocating it (QUERY_ERROR "string or blob too big").
+MAX_VALUE_BYTES = 1 << 20
 
 
 class SQLiteConnection(FileConnection):
@@ -112,6 +116,7 @@ class SQLiteConnector(KeywordGuarded):
             )
         except sqlite3.Error as exc:
             raise _failure(exc, Phase.AUTH, deadline, None) from None
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
         timer = alarm_at(deadline, conn.interrupt)
         try:
             try:
