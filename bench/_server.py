@@ -121,6 +121,8 @@ def running_server(
         "RIVERGEN_TESTS_PER_MINUTE_PER_USER": UNLIMITED,
         "RIVERGEN_TESTS_PER_MINUTE_PER_ORGANIZATION": UNLIMITED,
         "RIVERGEN_ACCESS_TOKEN_TTL_SECONDS": "3600",
+        # The benchmarked servers are on loopback.
+        "RIVERGEN_ALLOW_LOOPBACK": "true",
     }
     if database_url:
         settings["RIVERGEN_DATABASE_URL"] = database_url

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
 import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -21,23 +16,9 @@ import pytest
 from rivergen.app import create_app
 from rivergen.settings import Settings
 from tests.fixtures.app import start_api
+from tests.fixtures.serve import Server, clean_env, serve, sign_in
 
-START_TIMEOUT_SECONDS = 45.0
 PRINTED_PASSWORD = re.compile(r"RiverGen admin created: (\S+) / password: (\S+)")
-
-
-def clean_env(**overrides: str) -> dict[str, str]:
-    """The test process's environment without any RIVERGEN_* variable, plus `overrides`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RIVERGEN_")}
-    env.update(overrides)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.mark.parametrize(
@@ -65,75 +46,6 @@ def test_a_bad_setting_refuses_to_start(tmp_path: Path, variable: str, value: st
     assert result.stdout == ""
     assert elapsed < 15  # it stops at once (generous for a loaded machine)
     assert not (tmp_path / "data").exists()
-
-
-@dataclass
-class Server:
-    """A running `rivergen serve` process and where its output goes."""
-
-    process: subprocess.Popen[bytes]
-    base_url: str
-    stdout_path: Path
-    stderr_path: Path
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-
-def _wait_until_serving(server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(
-                f"serve exited with {server.process.returncode}: {server.stderr[-3000:]}"
-            )
-        try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"serve did not answer in time: {server.stderr[-3000:]}")
-
-
-@contextmanager
-def serve(tmp_path: Path, name: str, **env: str) -> Iterator[Server]:
-    """Start `python -m rivergen serve` on a free loopback port; stop it on the way out."""
-    port = free_port()
-    stdout_path, stderr_path = tmp_path / f"{name}.stdout", tmp_path / f"{name}.stderr"
-    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rivergen", "serve"],
-            cwd=tmp_path,
-            env=clean_env(RIVERGEN_HOST="127.0.0.1", RIVERGEN_PORT=str(port), **env),
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", stdout_path, stderr_path)
-    try:
-        _wait_until_serving(server)
-        yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def sign_in(server: Server, email: str, password: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.base_url}/api/v1/auth/login",
-        json={"email": email, "password": password},
-        timeout=30,
-    )
 
 
 def me(server: Server, access_token: str) -> httpx.Response:

@@ -50,9 +50,11 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Upgrade the metadata store to the newest schema."""
+    from rivergen.security.keyfile import ensure_private_dir
     from rivergen.store.migrate import upgrade_blocking
 
     settings = settings_or_exit()
+    ensure_private_dir(settings.data_dir, tighten=True)
     upgrade_blocking(settings.effective_database_url)
     typer.echo("rivergen: the store is up to date")
 

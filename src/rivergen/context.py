@@ -20,7 +20,8 @@ from rivergen.probing.runner import Prober
 from rivergen.probing.service import ConnectionTestService, TestRateLimits
 from rivergen.security.crypto import SecretBox
 from rivergen.security.host_policy import HostPolicy
-from rivergen.security.keyfile import read_or_create
+from rivergen.security.keyfile import ensure_private_dir, read_or_create
+from rivergen.security.own_endpoints import machine_addresses, service_endpoints
 from rivergen.security.throttle import SlidingWindow
 from rivergen.settings import Settings
 from rivergen.store.session import create_engine, create_session_factory
@@ -77,8 +78,21 @@ def jwt_secret(settings: Settings) -> str:
     return value
 
 
+def host_policy_for(settings: Settings) -> HostPolicy:
+    """The host policy of the settings, knowing this machine and the service's own endpoints."""
+    return HostPolicy(
+        allow_private=settings.allow_private_networks,
+        allow_loopback=settings.allow_loopback,
+        allowed_networks=list(settings.allowed_network_objects),
+        local_addresses=machine_addresses(),
+        reserved_endpoints=service_endpoints(settings),
+    )
+
+
 def build_context(settings: Settings) -> AppContext:
     """Build the context from settings (no I/O against the store yet)."""
+    # The data directory holds the keys and the SQLite store: the owner's only, from the start.
+    ensure_private_dir(settings.data_dir, tighten=True)
     engine = create_engine(settings.effective_database_url)
     sessions = create_session_factory(engine)
     codec = TokenCodec(
@@ -102,10 +116,7 @@ def build_context(settings: Settings) -> AppContext:
         settings.min_health_check_interval_seconds,
     )
     pool = ProbePool(settings.probe_workers, settings.probe_queue)
-    policy = HostPolicy(
-        allow_private=settings.allow_private_networks,
-        allowed_networks=list(settings.allowed_network_objects),
-    )
+    policy = host_policy_for(settings)
     prober = Prober(pool, policy, settings.effective_file_sources_dir)
     limits = TestRateLimits(
         settings.tests_per_minute_per_organization, settings.tests_per_minute_per_user

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     tests_per_minute_per_user: int = Field(default=60, ge=1)
 
     allow_private_networks: bool = True
+    # Targets on this machine (loopback, the machine's own addresses) reach services that only
+    # trust local clients; a shared installation must opt in.
+    allow_loopback: bool = False
     allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     file_sources_dir: Path | None = None
 

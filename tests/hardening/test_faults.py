@@ -214,7 +214,10 @@ def serve(tmp_path: Path, **env: str) -> Iterator[str]:
     """`python -m rivergen serve` on a free loopback port; its base URL."""
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RIVERGEN_")}
-    environment.update(RIVERGEN_HOST="127.0.0.1", RIVERGEN_PORT=str(port), **env)
+    # The targets of these tests are on loopback.
+    environment.update(
+        RIVERGEN_HOST="127.0.0.1", RIVERGEN_PORT=str(port), RIVERGEN_ALLOW_LOOPBACK="true", **env
+    )
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -3,87 +3,35 @@
 Each refusal is proven by a loopback listener that counts connections: a refused test leaves its
 count at 0, while the same target with the policy relaxed is reached (so the count is not
 vacuous). Settings are the real ones (`RIVERGEN_ALLOW_PRIVATE_NETWORKS`,
-`RIVERGEN_ALLOWED_NETWORKS`), fed to a fresh app per test.
+`RIVERGEN_ALLOW_LOOPBACK`, `RIVERGEN_ALLOWED_NETWORKS`), fed to a fresh app per test.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from rivergen.app import create_app
 from rivergen.settings import Settings
-from tests.fixtures.app import start_api
 from tests.fixtures.hardening import (
     METADATA_ADDRESS,
     CountingListener,
-    Tenant,
     ok_data,
-    sign_in_owner,
+)
+from tests.fixtures.policy import (
+    app_with,
+    assert_refused_by_policy,
+    saved_and_unsaved,
+    source,
+    tunnel_to,
 )
 from tests.fixtures.servers import free_port
 
 pytestmark = pytest.mark.anyio
 
 NETWORK_ENGINES = ("postgresql", "mysql", "mariadb", "redis")
-
-
-@asynccontextmanager
-async def app_with(settings: Settings) -> AsyncIterator[Tenant]:
-    """A running app with these settings and its signed-in owner."""
-    async for api in start_api(create_app(settings)):
-        yield await sign_in_owner(api)
-
-
-def connection_for(engine: str, host: str, port: int) -> dict[str, Any]:
-    """A minimal valid connection of a network engine (no password: none is ever needed)."""
-    if engine == "redis":
-        return {"host": host, "port": port}
-    fields: dict[str, Any] = {"host": host, "port": port, "username": "probe", "database": "db"}
-    fields["ssl_mode"] = "disable"
-    return fields
-
-
-def source(engine: str, host: str, port: int, **extra: Any) -> dict[str, Any]:
-    """A create body for a network engine."""
-    body: dict[str, Any] = {"name": f"{engine}-{host}-{port}", "type": engine}
-    body.update(extra, connection=connection_for(engine, host, port))
-    return body
-
-
-def tunnel_to(host: str, port: int) -> dict[str, Any]:
-    """An SSH tunnel through a bastion at host:port, with a password."""
-    return {
-        "host": host,
-        "port": port,
-        "username": "tunnel",
-        "auth_method": "password",
-        "password": "bastion-password-1",
-    }
-
-
-def assert_refused_by_policy(data: dict[str, Any]) -> None:
-    """A failed result with HOST_NOT_ALLOWED in the policy phase, no tunnel, no timings."""
-    assert data["connection_successful"] is False, data
-    assert data["error_code"] == "HOST_NOT_ALLOWED", data
-    assert data["error_phase"] == "policy", data
-    assert data["ssh_tunnel_established"] is False, data
-    assert data["hint"], data
-    # Nothing was connected: no TCP, TLS, SSH or sign-in phase was timed.
-    assert not set(data["timings_ms"]) & {"tcp", "tls", "ssh", "auth", "query"}, data
-
-
-async def saved_and_unsaved(tenant: Tenant, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Test `body` unsaved, then saved (create + test): both results."""
-    unsaved = ok_data(await tenant.test_unsaved({**body, "timeout_seconds": 5}))
-    data_source_id = await tenant.create(body)
-    saved = ok_data(await tenant.test(data_source_id, {"timeout_seconds": 5}))
-    assert saved["data_source_id"] == data_source_id
-    return [unsaved, saved]
 
 
 # ----- loopback and private ranges, by setting ----------------------------------------------
@@ -93,7 +41,9 @@ async def saved_and_unsaved(tenant: Tenant, body: dict[str, Any]) -> list[dict[s
 async def test_loopback_is_refused_before_any_packet_when_private_networks_are_off(
     settings_factory: Callable[..., Settings], counting_listener: CountingListener, engine: str
 ) -> None:
-    async with app_with(settings_factory(allow_private_networks=False)) as tenant:
+    async with app_with(
+        settings_factory(allow_private_networks=False, allow_loopback=False)
+    ) as tenant:
         body = source(engine, counting_listener.host, counting_listener.port)
         for data in await saved_and_unsaved(tenant, body):
             assert_refused_by_policy(data)
@@ -108,10 +58,10 @@ async def test_loopback_is_refused_before_any_packet_when_private_networks_are_o
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "redis"])
-async def test_the_same_loopback_target_is_reached_by_default(
+async def test_the_same_loopback_target_is_reached_when_loopback_is_allowed(
     settings_factory: Callable[..., Settings], counting_listener: CountingListener, engine: str
 ) -> None:
-    """The control of the test above: loopback and private networks are allowed by default."""
+    """The control of the test above: with RIVERGEN_ALLOW_LOOPBACK=true (the tests' settings)."""
     async with app_with(settings_factory()) as tenant:
         body = source(engine, counting_listener.host, counting_listener.port)
         for data in await saved_and_unsaved(tenant, body):
@@ -123,7 +73,9 @@ async def test_the_same_loopback_target_is_reached_by_default(
 async def test_a_name_resolving_to_a_refused_address_is_refused_the_same_way(
     settings_factory: Callable[..., Settings], counting_listener: CountingListener
 ) -> None:
-    async with app_with(settings_factory(allow_private_networks=False)) as tenant:
+    async with app_with(
+        settings_factory(allow_private_networks=False, allow_loopback=False)
+    ) as tenant:
         body = source("postgresql", "localhost", counting_listener.port)
         for data in await saved_and_unsaved(tenant, body):
             assert_refused_by_policy(data)
@@ -146,7 +98,9 @@ PRIVATE_AND_LOOPBACK = (
 async def test_private_and_loopback_ranges_are_refused_when_private_networks_are_off(
     settings_factory: Callable[..., Settings],
 ) -> None:
-    async with app_with(settings_factory(allow_private_networks=False)) as tenant:
+    async with app_with(
+        settings_factory(allow_private_networks=False, allow_loopback=False)
+    ) as tenant:
         for host in PRIVATE_AND_LOOPBACK:
             data = ok_data(await tenant.test_unsaved(source("postgresql", host, 5432)))
             assert_refused_by_policy(data)
@@ -160,7 +114,9 @@ async def test_allowed_networks_let_a_listed_private_range_through(
 ) -> None:
     # The setting as the environment gives it: comma-separated CIDRs.
     settings = settings_factory(
-        allow_private_networks=False, allowed_networks="10.0.0.0/8, 127.0.0.0/8"
+        allow_private_networks=False,
+        allow_loopback=False,
+        allowed_networks="10.0.0.0/8, 127.0.0.0/8",
     )
     assert settings.allowed_networks == ["10.0.0.0/8", "127.0.0.0/8"]
     async with app_with(settings) as tenant:
@@ -176,7 +132,9 @@ async def test_allowed_networks_let_a_listed_private_range_through(
 async def test_an_allow_list_entry_covers_only_its_own_addresses(
     settings_factory: Callable[..., Settings], counting_listener: CountingListener
 ) -> None:
-    settings = settings_factory(allow_private_networks=False, allowed_networks="127.0.0.2/32")
+    settings = settings_factory(
+        allow_private_networks=False, allow_loopback=False, allowed_networks="127.0.0.2/32"
+    )
     async with app_with(settings) as tenant:
         body = source("postgresql", counting_listener.host, counting_listener.port)
         for data in await saved_and_unsaved(tenant, body):
@@ -213,7 +171,9 @@ async def test_metadata_and_link_local_are_refused_even_when_allow_listed(
 async def test_a_bastion_at_a_refused_address_is_refused_before_any_packet(
     settings_factory: Callable[..., Settings], counting_listener: CountingListener
 ) -> None:
-    async with app_with(settings_factory(allow_private_networks=False)) as tenant:
+    async with app_with(
+        settings_factory(allow_private_networks=False, allow_loopback=False)
+    ) as tenant:
         for bastion_host in (counting_listener.host, "localhost"):
             body = source(
                 "postgresql",

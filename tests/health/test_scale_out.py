@@ -216,6 +216,7 @@ async def test_workers_and_beat_run_each_check_once(
         "RIVERGEN_JWT_SECRET": JWT_SECRET,
         "RIVERGEN_DATA_DIR": str(tmp_path / "data"),
         "RIVERGEN_SCHEDULER_ENABLED": "false",
+        "RIVERGEN_ALLOW_LOOPBACK": "true",  # the checked sources are on loopback
         "RIVERGEN_LOG_LEVEL": "info",
         "PYTHONUNBUFFERED": "1",
     }
@@ -256,6 +257,8 @@ async def test_workers_and_beat_run_each_check_once(
             secret_keys=TEST_SECRET_KEY,
             scheduler_enabled=False,
             min_health_check_interval_seconds=INTERVAL,
+            allow_loopback=True,
+            broker_url=REDIS_URL,
         )
         async for api in start_api(create_app(settings)):
             org = await sign_in(api)

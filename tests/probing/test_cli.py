@@ -67,6 +67,7 @@ async def test_source(
         RIVERGEN_SECRET_KEYS=str(settings.secret_keys),
         RIVERGEN_JWT_SECRET=str(settings.jwt_secret),
         RIVERGEN_SCHEDULER_ENABLED="false",
+        RIVERGEN_ALLOW_LOOPBACK=str(settings.allow_loopback).lower(),
     )
     env.update(variables)
     run = functools.partial(

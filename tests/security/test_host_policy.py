@@ -14,9 +14,9 @@ from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from rivergen.security.host_policy import (
     _METADATA_ADDRESSES,
     HostPolicy,
-    _classify_gaierror,
     embedded_ipv4,
 )
+from rivergen.security.resolver import _classify_gaierror
 
 
 @pytest.fixture

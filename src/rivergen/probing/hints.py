@@ -53,8 +53,10 @@ HINTS: dict[ErrorCode, str] = {
         "on the bastion and that it can reach the database host and port."
     ),
     ErrorCode.HOST_NOT_ALLOWED: (
-        "This address is refused by the service's host policy (metadata, link-local or, when "
-        "disabled, private networks); ask an operator about RIVERGEN_ALLOWED_NETWORKS."
+        "This address is refused by the service's host policy (metadata, link-local, the "
+        "service's own store and broker, this machine's own addresses unless the operator set "
+        "RIVERGEN_ALLOW_LOOPBACK=true, or, when disabled, private networks); ask an operator "
+        "about RIVERGEN_ALLOW_LOOPBACK and RIVERGEN_ALLOWED_NETWORKS."
     ),
     ErrorCode.DRIVER_NOT_INSTALLED: (
         "The driver for this engine is not installed on the server; install the matching "

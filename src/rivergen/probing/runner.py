@@ -149,7 +149,7 @@ class Prober:
                 started = time.monotonic()
                 bastion = await self.policy.resolve_and_check(tunnel.host, tunnel.port, deadline)
                 state.timings["dns"] = (time.monotonic() - started) * 1000
-                self._check_literal_destination(host)
+                self._check_literal_destination(host, port)
                 state.phase = Phase.SSH
                 info = await stack.enter_async_context(
                     open_tunnel(tunnel, bastion.address, host, port, deadline)
@@ -166,11 +166,11 @@ class Prober:
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _check_literal_destination(self, host: str) -> None:
+    def _check_literal_destination(self, host: str, port: int) -> None:
         # Behind a tunnel the bastion resolves the database host; a literal address can still be
         # judged here, so a tunnel cannot be used to reach metadata addresses.
         if _is_ip(host):
-            self.policy.check_address(host.strip("[]"), host=host)
+            self.policy.check_address(host.strip("[]"), host=host, port=port)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 from cryptography.fernet import Fernet, InvalidToken
 
-from rivergen.security.keyfile import create_private_file
+from rivergen.security.keyfile import create_private_file, ensure_private_dir
 
 __all__ = [
     "KEY_FILE_NAME",
@@ -110,7 +110,7 @@ def load_or_create_keys(setting_value: str | None, data_dir: Path) -> list[str]:
         return parse_keys(setting_value)
     path = data_dir / KEY_FILE_NAME
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ensure_private_dir(data_dir)
         if create_private_file(path, (generate_key() + "\n").encode("ascii")):
             _log.warning(
                 "generated_secret_key_file",

@@ -9,11 +9,16 @@ Rules, in order:
 1. Always refused, whatever the settings and allow-lists: cloud metadata endpoints, the whole
    link-local ranges (169.254.0.0/16, fe80::/10: metadata services live there), unspecified
    addresses (0.0.0.0/8, ::), multicast, and reserved/broadcast space (240.0.0.0/4).
-2. Loopback (127.0.0.0/8, ::1): refused unless `allow_loopback` (which follows `allow_private`
-   when not given), or the address is in `allowed_networks`, or the host is in `allowed_hosts`.
-3. Private and other non-public space (RFC 1918, 100.64.0.0/10 CGNAT, fc00::/7, documentation and
+2. This machine's own endpoints that the service itself depends on (`reserved_endpoints`: the
+   metadata store and the broker, as address and port) are refused whatever the settings; when
+   such an endpoint is on this machine, every address of this machine at its port is refused.
+3. Loopback (127.0.0.0/8, ::1) and the machine's own addresses (`local_addresses`): refused
+   unless `allow_loopback` (which follows `allow_private` when not given), or the address is in
+   `allowed_networks`, or the host is in `allowed_hosts`. Services on the machine often trust
+   local clients, so a member must not reach them through a test.
+4. Private and other non-public space (RFC 1918, 100.64.0.0/10 CGNAT, fc00::/7, documentation and
    benchmarking ranges...): refused unless `allow_private`, or allow-listed as above.
-4. Everything else (public unicast) is allowed.
+5. Everything else (public unicast) is allowed.
 
 IPv6 addresses that carry an IPv4 address (IPv4-mapped ::ffff:a.b.c.d, IPv4-translated,
 IPv4-compatible, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, Teredo) are judged by the
@@ -22,7 +27,6 @@ embedded IPv4 address, since that is where the packets end up.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 import time
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
+from rivergen.security.resolver import getaddrinfo_within
 
 __all__ = ["HostPolicy", "IPAddress", "IPNetwork", "ResolvedHost", "embedded_ipv4"]
 
@@ -90,22 +95,6 @@ _IPV4_TRANSLATED = _net("::ffff:0:0:0/96")
 _IPV4_COMPATIBLE = _net("::/96")
 _NAT64 = _net("64:ff9b::/96")
 _NAT64_LOCAL = _net("64:ff9b:1::/48")
-
-# getaddrinfo failures meaning "this name does not exist / has no address". EAI_AGAIN (the
-# resolver got no definite answer) is reported as HOST_NOT_FOUND too, not TIMEOUT: the user's
-# remedy is the same (check the name and the server's DNS), and TIMEOUT is kept for a target that
-# does not answer within the test's deadline.
-_NOT_FOUND_CODES = frozenset(
-    code
-    for code in (
-        getattr(socket, "EAI_NONAME", None),
-        getattr(socket, "EAI_NODATA", None),
-        getattr(socket, "EAI_ADDRFAMILY", None),
-        getattr(socket, "EAI_FAIL", None),
-    )
-    if code is not None
-)
-_TRY_AGAIN_CODES = frozenset(c for c in (getattr(socket, "EAI_AGAIN", None),) if c is not None)
 
 
 def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -201,6 +190,8 @@ class HostPolicy:
     allow_loopback: bool | None = None
     allowed_networks: Sequence[IPNetwork | str] = field(default_factory=list)
     allowed_hosts: Sequence[str] = field(default_factory=list)
+    local_addresses: Sequence[str] = field(default_factory=list)
+    reserved_endpoints: Sequence[tuple[str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._networks: tuple[IPNetwork, ...] = tuple(
@@ -210,6 +201,31 @@ class HostPolicy:
             for n in self.allowed_networks
         )
         self._hosts = frozenset(_normalize_host(h) for h in self.allowed_hosts if h.strip())
+        self._local: frozenset[IPAddress] = frozenset(
+            ip for ip in (_parse_ip(a) for a in self.local_addresses) if ip is not None
+        )
+        reserved = {(ip, port) for ip, port in _parsed_endpoints(self.reserved_endpoints)}
+        self._reserved = frozenset(reserved)
+        # An endpoint on this machine is reachable through any of its addresses (a server bound
+        # to 0.0.0.0 answers on 127.0.0.2 and on the machine's public address alike).
+        self._reserved_local_ports = frozenset(
+            port for ip, port in reserved if self._is_on_this_machine(ip)
+        )
+
+    def _is_on_this_machine(self, ip: IPAddress) -> bool:
+        return _in_any(ip, _LOOPBACK) or ip in self._local
+
+    def reserved_reason(self, ip: IPAddress, port: int) -> str | None:
+        """Why (ip, port) is one of the service's own endpoints (store, broker), or None."""
+        for judged in (ip, *_embedded_candidates(ip)):
+            if (judged, port) in self._reserved or (
+                port in self._reserved_local_ports and self._is_on_this_machine(judged)
+            ):
+                return (
+                    "an endpoint of this service's own metadata store or broker, which is never "
+                    "allowed"
+                )
+        return None
 
     @property
     def loopback_allowed(self) -> bool:
@@ -246,20 +262,28 @@ class HostPolicy:
         for kind, networks in _ALWAYS_REFUSED:
             if _in_any(ip, networks):
                 return _NEVER[kind]
-        if _in_any(ip, _LOOPBACK):
-            if self.loopback_allowed or allow_listed:
+        if self._is_on_this_machine(ip):
+            if not (self.loopback_allowed or allow_listed):
+                kind = "a loopback address" if _in_any(ip, _LOOPBACK) else "an address"
+                return (
+                    f"{kind} of this service's own machine, and targets on it are not allowed "
+                    "on this server (RIVERGEN_ALLOW_LOOPBACK)"
+                )
+            if _in_any(ip, _LOOPBACK):
                 return None
-            return "a loopback address, and loopback addresses are not allowed on this server"
         if _in_any(ip, _PRIVATE) or not ip.is_global:
             if self.allow_private or allow_listed:
                 return None
             return "a private network address, and private networks are not allowed on this server"
         return None
 
-    def check_address(self, ip: str, *, host: str | None = None) -> None:
-        """Raise ProbeFailure(HOST_NOT_ALLOWED) when the policy refuses `ip`."""
+    def check_address(self, ip: str, *, host: str | None = None, port: int | None = None) -> None:
+        """Raise ProbeFailure(HOST_NOT_ALLOWED) when the policy refuses `ip` (at `port`)."""
         host_allowed = host is not None and self.host_is_allow_listed(host)
         reason = self.refusal_reason(ip, host_allowed=host_allowed)
+        parsed = _parse_ip(ip)
+        if reason is None and port is not None and parsed is not None:
+            reason = self.reserved_reason(parsed, port)
         if reason is None:
             return
         if host is not None and _parse_ip(host) is None:
@@ -268,12 +292,12 @@ class HostPolicy:
             message = f"The address {ip} is {reason}"
         raise ProbeFailure(ErrorCode.HOST_NOT_ALLOWED, Phase.POLICY, message)
 
-    def check_resolved(self, host: str, addresses: Sequence[str]) -> None:
+    def check_resolved(self, host: str, addresses: Sequence[str], port: int | None = None) -> None:
         """Raise ProbeFailure(HOST_NOT_ALLOWED) when ANY of the host's addresses is refused."""
         # One refused address refuses the host: the driver (or a retry) could otherwise end up
         # on it, and whoever controls the DNS zone chooses which addresses a name returns.
         for address in addresses:
-            self.check_address(address, host=host)
+            self.check_address(address, host=host, port=port)
 
     def is_allowed(self, ip: str) -> bool:
         """Whether the policy accepts `ip` on its own (no host allow-list)."""
@@ -294,19 +318,19 @@ class HostPolicy:
             )
         literal = _parse_ip(name)
         if literal is not None:
-            self.check_address(str(literal), host=name)
+            self.check_address(str(literal), host=name, port=port)
             family = socket.AF_INET if literal.version == 4 else socket.AF_INET6
             return ResolvedHost(str(literal), family, (str(literal),), 0.0, host=name, port=port)
 
         started = time.monotonic()
-        addresses = await _getaddrinfo(name, port, deadline)
+        addresses = await getaddrinfo_within(name, port, deadline)
         dns_ms = (time.monotonic() - started) * 1000.0
 
         if not addresses:
             raise ProbeFailure(
                 ErrorCode.HOST_NOT_FOUND, Phase.DNS, f"The host name {name} has no IP address"
             )
-        self.check_resolved(name, [a for a, _ in addresses])
+        self.check_resolved(name, [a for a, _ in addresses], port)
         # getaddrinfo already sorted them by RFC 6724 preference; connect to the first.
         first, first_family = addresses[0]
         return ResolvedHost(
@@ -319,72 +343,14 @@ class HostPolicy:
         )
 
 
+def _parsed_endpoints(
+    endpoints: Iterable[tuple[str, int]],
+) -> Iterable[tuple[IPAddress, int]]:
+    for address, port in endpoints:
+        ip = _parse_ip(address)
+        if ip is not None:
+            yield ip, port
+
+
 def _normalize_host(host: str) -> str:
     return host.strip().rstrip(".").lower()
-
-
-async def _getaddrinfo(
-    name: str, port: int, deadline: Deadline
-) -> list[tuple[str, socket.AddressFamily]]:
-    """Resolve to distinct (address, family) pairs in the resolver's order, within the deadline."""
-    loop = asyncio.get_running_loop()
-    if deadline.expired():
-        raise ProbeFailure(
-            ErrorCode.TIMEOUT, Phase.DNS, f"No time was left to resolve the host name {name}"
-        )
-    try:
-        # The resolver thread cannot be interrupted; on timeout it finishes on its own within
-        # the system resolver's limits (resolv.conf timeout x attempts), holding one executor
-        # thread until then.
-        async with asyncio.timeout(deadline.remaining()):
-            infos = await loop.getaddrinfo(
-                name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-            )
-    except TimeoutError:
-        raise ProbeFailure(
-            ErrorCode.TIMEOUT,
-            Phase.DNS,
-            f"Resolving the host name {name} did not finish within the time limit",
-        ) from None
-    except socket.gaierror as exc:
-        raise _classify_gaierror(exc, name) from None
-    except (UnicodeError, ValueError):
-        # IDNA encoding failures and embedded NUL characters.
-        raise ProbeFailure(
-            ErrorCode.CONFIGURATION_ERROR, Phase.DNS, f"{name!r} is not a valid host name"
-        ) from None
-    except OSError as exc:
-        raise ProbeFailure(
-            ErrorCode.HOST_NOT_FOUND,
-            Phase.DNS,
-            f"The host name {name} could not be resolved (system error {exc.errno})",
-        ) from None
-    addresses: list[tuple[str, socket.AddressFamily]] = []
-    for family, _type, _proto, _canon, sockaddr in infos:
-        address = sockaddr[0]
-        if family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, str):
-            continue
-        if all(address != seen for seen, _ in addresses):
-            addresses.append((address, family))
-    return addresses
-
-
-def _classify_gaierror(exc: socket.gaierror, name: str) -> ProbeFailure:
-    """Map a getaddrinfo error code (never its text) to a failure."""
-    code = exc.errno
-    if code in _TRY_AGAIN_CODES:
-        return ProbeFailure(
-            ErrorCode.HOST_NOT_FOUND,
-            Phase.DNS,
-            f"The host name {name} could not be resolved: the DNS server gave no definite "
-            "answer (temporary failure)",
-        )
-    if code in _NOT_FOUND_CODES:
-        return ProbeFailure(
-            ErrorCode.HOST_NOT_FOUND, Phase.DNS, f"The host name {name} could not be resolved"
-        )
-    return ProbeFailure(
-        ErrorCode.HOST_NOT_FOUND,
-        Phase.DNS,
-        f"The host name {name} could not be resolved (resolver error {code})",
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,9 +71,33 @@ def create_private_file(path: Path, content: bytes) -> bool:
 
 def read_or_create(path: Path, generate: Callable[[], str]) -> tuple[str, bool]:
     """Return the file's content (created with mode 0600 if absent) and whether it was created."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(path.parent)
     if not path.exists():
         value = generate()
         if create_private_file(path, (value + "\n").encode("utf-8")):
             return value, True
     return path.read_text(encoding="utf-8").strip(), False
+
+
+def ensure_private_dir(path: Path, *, tighten: bool = False) -> None:
+    """Create `path` (and missing parents) with mode 0700; `tighten` also fixes an existing one.
+
+    Only the service's own data directory is tightened: a SQLite file configured elsewhere must
+    not change the mode of a directory the service does not own.
+    """
+    missing = not path.exists()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # mkdir's mode goes through the umask, and parents get the default mode: set it exactly.
+    if missing or (tighten and stat.S_IMODE(path.stat().st_mode) & 0o077):
+        os.chmod(path, 0o700)
+
+
+def ensure_private_file(path: Path) -> None:
+    """Create `path` empty, mode 0600, unless it exists; an existing one loses group/other bits."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            os.fchmod(fd, mode & 0o700)
+    finally:
+        os.close(fd)

@@ -16,18 +16,31 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from rivergen.security.keyfile import ensure_private_dir, ensure_private_file
+
 
 def create_engine(url: str) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, foreign keys and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_sqlite_file(Path(parsed.database))
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # pool_pre_ping lets the service recover by itself after the store restarts.
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    # SQLite would create the file 0644 (and its -wal/-shm with the file's mode): create it 0600
+    # first, in a directory created 0700, so the store is never readable by others.
+    ensure_private_dir(path.parent)
+    ensure_private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            ensure_private_file(companion)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
