@@ -29,7 +29,8 @@ from tests.fixtures.policy import (
     source,
     tunnel_to,
 )
-from tests.fixtures.servers import Server, unavailable
+from tests.fixtures.required import unavailable
+from tests.fixtures.servers import Server
 from tests.fixtures.store import PG_ADMIN_DSN
 
 pytestmark = pytest.mark.anyio

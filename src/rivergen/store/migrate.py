@@ -16,7 +16,9 @@ def alembic_config(url: str) -> Config:
     """An Alembic config pointing at the packaged migrations and `url`."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", url)
+    # Alembic's config interpolates "%": a URL with escaped characters (a password, a socket
+    # directory as %2F...) must have them doubled to reach the engine unchanged.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
