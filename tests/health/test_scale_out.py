@@ -33,6 +33,7 @@ import psycopg
 import pytest
 import redis
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from rivergen.app import create_app
 from rivergen.settings import Settings
@@ -143,7 +144,7 @@ async def wait_for(process: Process, text: str, seconds: float) -> None:
 
 
 def pg_connect(url: str) -> psycopg.Connection[tuple[object, ...]]:
-    database = url.rsplit("/", 1)[1]
+    database = make_url(url).database
     return psycopg.connect(f"{PG_ADMIN_DSN} dbname={database}", autocommit=True, connect_timeout=5)
 
 
