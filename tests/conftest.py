@@ -14,4 +14,5 @@ pytest_plugins = [
     "tests.fixtures.engines",
     "tests.fixtures.peers",
     "tests.fixtures.live",
+    "tests.fixtures.mongo",
 ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.required import require_binary, unavailable, under_ci
+from tests.fixtures.required import optional_server, require_binary, unavailable, under_ci
 
 TESTS = Path(__file__).parent
 HELPER = TESTS / "fixtures" / "required.py"
@@ -48,3 +48,13 @@ def test_no_test_skips_or_reads_ci_but_through_the_helper() -> None:
         if SKIPS.search(line) or CI_READ.search(line)
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("ci", ["true", "false"])
+def test_an_optional_server_skips_even_under_ci(monkeypatch: pytest.MonkeyPatch, ci: str) -> None:
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.delenv("RIVERGEN_TEST_NO_SUCH_SERVER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="RIVERGEN_TEST_NO_SUCH_SERVER names no server"):
+        optional_server("RIVERGEN_TEST_NO_SUCH_SERVER")
+    monkeypatch.setenv("RIVERGEN_TEST_NO_SUCH_SERVER", "db.example:1")
+    assert optional_server("RIVERGEN_TEST_NO_SUCH_SERVER") == "db.example:1"

@@ -17,6 +17,7 @@ def test_engines_and_aliases() -> None:
     assert set(ENGINES) == {
         *("postgresql", "mysql", "mariadb", "sqlite", "duckdb", "redis"),
         *("redshift", "cockroachdb", "timescaledb", "yugabytedb", "tidb", "clickhouse"),
+        "mongodb",
     }
     for name, key in [("postgres", "postgresql"), ("PG", "postgresql"), (" sqlite3 ", "sqlite")]:
         spec = resolve_engine(name)
@@ -30,7 +31,8 @@ def test_every_spec_is_complete(spec: EngineSpec) -> None:
     connector: Connector = spec.connector
     assert callable(connector.probe)
     assert driver_installed(spec)
-    assert spec.default_query == ("PING" if spec.key == "redis" else "SELECT 1")
+    own_default = {"redis": "PING", "mongodb": '{"ping": 1}'}
+    assert spec.default_query == own_default.get(spec.key, "SELECT 1")
     fields = spec.connection_model.model_fields
     assert spec.secret_fields <= set(fields)
     assert "options" in fields
@@ -58,6 +60,7 @@ def test_missing_driver_is_reported() -> None:
         ("tidb", "PyMySQL is not installed"),
         ("redshift", "psycopg is not installed"),
         ("clickhouse", "clickhouse-driver is not installed"),
+        ("mongodb", "pymongo is not installed"),
         ("duckdb", "duckdb is not installed"),
         ("redis", "redis-py is not installed"),
     ],

@@ -24,6 +24,7 @@ EXPECTED = {
     "yugabytedb": (5433, {"host"}, {"password"}, False),
     "tidb": (4000, {"host"}, {"password"}, False),
     "clickhouse": (9000, {"host"}, {"password"}, False),
+    "mongodb": (27017, {"host"}, {"password"}, False),
 }
 
 

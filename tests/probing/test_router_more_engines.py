@@ -82,3 +82,11 @@ async def test_clickhouse_through_the_api(tenancy: Tenancy, clickhouse: ClickHou
     assert tested["test_query_result"] == "1"
     assert tested["security"]["tls"] is False
     assert clickhouse.password not in str(tested)
+
+
+async def test_mongodb_srv_lookup_runs_before_the_policy(tenancy: Tenancy) -> None:
+    """With srv, the SRV record of the name is looked up first: none exists for .invalid."""
+    unsaved = {**body("mongodb", UNRESOLVABLE_HOST, srv=True), "timeout_seconds": 2}
+    response = await tenancy.client.post(UNSAVED_TEST, json=unsaved, headers=tenancy.owner)
+    data = assert_failed(result_of(response), "HOST_NOT_FOUND", "dns")
+    assert "SRV" in data["error_message"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -96,3 +96,6 @@ class EngineSpec:
     file_based: bool = False
     allowed_options: Mapping[str, type] = field(default_factory=dict)
     default_query: str = "SELECT 1"
+    # For engines that find their server through DNS records first (mongodb+srv): the host
+    # and port to check and connect to instead of the configured ones, or None to keep them.
+    locate: Callable[[BaseModel, Deadline], Awaitable[tuple[str, int] | None]] | None = None

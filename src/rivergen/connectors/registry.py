@@ -8,6 +8,7 @@ import importlib.util
 from rivergen.connectors import (
     clickhouse_engine,
     duckdb_engine,
+    mongodb_engine,
     mysql,
     pg_family,
     postgresql,
@@ -26,6 +27,7 @@ ENGINES: dict[str, EngineSpec] = {
         duckdb_engine.SPEC,
         redis_engine.SPEC,
         clickhouse_engine.SPEC,
+        mongodb_engine.SPEC,
     )
 }
 

@@ -128,6 +128,11 @@ class Prober:
 
         host = str(getattr(connection, "host", ""))
         port = int(getattr(connection, "port", None) or spec.default_port or 0)
+        if spec.locate is not None:
+            state.phase = Phase.DNS
+            located = await spec.locate(connection, deadline)
+            if located is not None:
+                host, port = located
         common: dict[str, Any] = {
             "database": _optional_str(getattr(connection, "database", None)),
             "username": getattr(connection, "username", None),
