@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from rivergen.connectors.base import ConnectionTarget, Connector, OptionValue
+from rivergen.connectors.clickhouse_engine import SPEC as CLICKHOUSE_SPEC
+from rivergen.connectors.mongodb_engine import SPEC as MONGODB_SPEC
 from rivergen.connectors.mysql import MARIADB_SPEC, MYSQL_SPEC
 from rivergen.connectors.postgresql import SPEC as POSTGRES_SPEC
 from rivergen.connectors.redis_engine import SPEC as REDIS_SPEC
@@ -47,6 +49,10 @@ CASES = {
         MYSQL_SPEC.connector, "program_name", f"SELECT '{ARGUMENT}'", ("disable", "prefer")
     ),
     "mariadb": Case(MARIADB_SPEC.connector, "program_name", f"SELECT '{ARGUMENT}'", ("prefer",)),
+    "clickhouse": Case(
+        CLICKHOUSE_SPEC.connector, "client_name", f"SELECT '{ARGUMENT}'", ("disable",)
+    ),
+    "mongodb": Case(MONGODB_SPEC.connector, "appName", f'{{"find": "{ARGUMENT}"}}', ("disable",)),
 }
 PARAMS = [
     pytest.param(name, mode, id=f"{name}-{mode}")

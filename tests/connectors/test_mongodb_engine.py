@@ -185,3 +185,11 @@ def test_real_server_when_configured() -> None:
     if parts.password:
         wrong = fail(ConnectionTarget(**{**target.__dict__, "password": "wrong-password"}))
         assert wrong.code is ErrorCode.AUTHENTICATION_FAILED
+
+
+def test_plain_mechanism_needs_verified_tls(mongo_emulator: Server) -> None:
+    target = mongo_emulator.target(
+        username="app", password="pw", options={"authMechanism": "PLAIN"}
+    )
+    failure = fail(target)
+    assert (failure.code, failure.phase) == (ErrorCode.SSL_ERROR, Phase.AUTH)

@@ -13,15 +13,19 @@ refusal of the settings is answered by running the query without them (still rea
 profile, still cut at the deadline by the socket timeout and the watchdog).
 
 First bytes: the native protocol has the client speak first, and its Hello carries the user
-name, the password and the database; no server proves itself before. With `ssl_mode`
-`verify-ca` or `verify-full` the TLS handshake proves the server first; otherwise the result's
-security report says the password went in clear (and the hint warns).
+name, the password and the database. So a first connection sends a fixed Hello (user
+`default`, no password, database `default`, client name `rivergen`): only when the peer has
+answered it with a ClickHouse Hello or Exception packet does a second connection log in with
+the configured credentials. The native protocol has no challenge-response login: the password
+goes in the Hello as it is, so without TLS the security report says it went in clear and the
+hint warns (as for Redis AUTH).
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+from dataclasses import replace
 from typing import Any, Literal
 
 from rivergen.connectors._alarms import SocketWatchdog
@@ -138,50 +142,25 @@ class ClickHouseConnector(KeywordGuarded):
         refuse_denied_clickhouse(sql)
         if self.check_keywords:
             refuse_unless_read(sql, READ_KEYWORDS, hash_comments=True)
-        secrets = [target.password]
         clock = Clock()
         address, port = resolve_address(target, deadline)
         if target.address is None:
             clock.lap(Phase.DNS)
         mode = target.ssl_mode or "disable"
-        sock = open_tcp(address, port, deadline)
-        clock.lap(Phase.TCP)
-        with SocketWatchdog(deadline) as watchdog:
-            watchdog.watch(sock.fileno())
-            try:
-                tls_version = None
-                if mode != "disable":
-                    sock = self._tls(sock, target, mode, deadline)
-                    tls_version = sock.version() if isinstance(sock, ssl.SSLSocket) else None
-                    clock.lap(Phase.TLS)
-                verified = mode in VERIFYING_MODES
-                security = Security(
-                    tls=mode != "disable",
-                    tls_verified=verified,
-                    tls_version=tls_version,
-                    auth_method="native hello (password)" if target.password else "none",
-                    cleartext_password=bool(target.password) and mode == "disable",
-                )
-                client = self._client(Client, target, address, port, sock, deadline)
-            except BaseException:
-                sock.close()
-                raise
-            try:
-                try:
-                    client.connection.connect()
-                except (ch_errors.Error, OSError, EOFError) as exc:
-                    raise _failure(exc, Phase.AUTH, watchdog, deadline, secrets, security) from None
-                clock.lap(Phase.AUTH)
-                try:
-                    version, row = self._run(client, ch_errors, sql, deadline)
-                except (ch_errors.Error, OSError, EOFError) as exc:
-                    raise _failure(
-                        exc, Phase.QUERY, watchdog, deadline, secrets, security
-                    ) from None
-                clock.lap(Phase.QUERY)
-            finally:
-                client.disconnect()
-                sock.close()
+        verified = mode in VERIFYING_MODES
+        security = Security(
+            tls=mode != "disable",
+            tls_verified=verified,
+            auth_method="native hello (password)" if target.password else "none",
+            cleartext_password=bool(target.password) and mode == "disable",
+        )
+        greeting = replace(
+            target, username="default", password=None, database="default", options={}
+        )
+        where = (address, port, deadline, clock, security)
+        self._session(Client, ch_errors, greeting, *where, None)
+        version, row, tls_version = self._session(Client, ch_errors, target, *where, sql)
+        security = replace(security, tls_version=tls_version)
         text, truncated = first_cell(row[0] if row else None)
         return ConnectorResult(
             database_version=version,
@@ -190,6 +169,74 @@ class ClickHouseConnector(KeywordGuarded):
             test_query_result_truncated=truncated,
             security=security,
         )
+
+    def _session(
+        self,
+        client_class: Any,
+        ch_errors: Any,
+        target: ConnectionTarget,
+        address: str,
+        port: int,
+        deadline: Deadline,
+        clock: Clock,
+        security: Security,
+        sql: str | None,
+    ) -> tuple[str, tuple[Any, ...] | None, str | None]:
+        """One connection: TCP, TLS, Hello, then (with `sql`) version() and the query.
+
+        Without `sql` it is the fixed greeting: any Hello or Exception packet proves that the
+        peer speaks ClickHouse's protocol; anything else fails without showing what it said.
+        """
+        mode = target.ssl_mode or "disable"
+        secrets = [target.password]
+        first = sql is None
+        sock = open_tcp(address, port, deadline)
+        if first:
+            clock.lap(Phase.TCP)
+        with SocketWatchdog(deadline) as watchdog:
+            watchdog.watch(sock.fileno())
+            tls_version = None
+            try:
+                if mode != "disable":
+                    sock = self._tls(sock, target, mode, deadline)
+                    tls_version = sock.version() if isinstance(sock, ssl.SSLSocket) else None
+                    if first:
+                        clock.lap(Phase.TLS)
+                client = self._client(client_class, target, address, port, sock, deadline)
+            except BaseException:
+                sock.close()
+                raise
+            try:
+                try:
+                    client.connection.connect()
+                except ch_errors.ServerException as exc:
+                    if first:
+                        return "", None, tls_version  # a ClickHouse server refusing `default`
+                    raise _failure(exc, Phase.AUTH, watchdog, deadline, secrets, security) from None
+                except (ch_errors.Error, OSError, EOFError) as exc:
+                    failure = _failure(exc, Phase.AUTH, watchdog, deadline, secrets, security)
+                    if first and failure.code is not ErrorCode.TIMEOUT:
+                        failure = ProbeFailure(
+                            ErrorCode.CONNECTION_ERROR,
+                            Phase.AUTH,
+                            "The server did not answer like a ClickHouse server",
+                            security=security,
+                        )
+                    raise failure from None
+                if sql is None:
+                    return "", None, tls_version
+                clock.lap(Phase.AUTH)
+                try:
+                    version, row = self._run(client, ch_errors, sql, deadline)
+                except (ch_errors.Error, OSError, EOFError) as exc:
+                    raise _failure(
+                        exc, Phase.QUERY, watchdog, deadline, secrets, security
+                    ) from None
+                clock.lap(Phase.QUERY)
+                return version, row, tls_version
+            finally:
+                client.disconnect()
+                sock.close()
 
     @staticmethod
     def _tls(

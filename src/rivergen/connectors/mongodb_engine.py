@@ -160,6 +160,13 @@ class MongoConnector:
             raise ProbeFailure(
                 ErrorCode.CONFIGURATION_ERROR, Phase.POLICY, f"Unknown authMechanism {mechanism}"
             )
+        if mechanism == "PLAIN" and target.username and target.ssl_mode != "verify-ca":
+            # PLAIN (LDAP) hands the server the password itself: only to a verified server.
+            raise ProbeFailure(
+                ErrorCode.SSL_ERROR,
+                Phase.AUTH,
+                "authMechanism PLAIN sends the password itself; it needs ssl_mode verify-ca",
+            )
         clock = Clock()
         address, port = resolve_address(target, deadline)
         if target.address is None:
@@ -182,7 +189,7 @@ class MongoConnector:
                 except Exception as exc:
                     raise failure_of(exc, Phase.AUTH, deadline, secrets, security) from None
                 version = f"MongoDB {info.get('version', '')}".strip()
-                if target.username:
+                if target.username or target.options.get("appName"):
                     # The peer has proved itself: now a client that logs in.
                     client.close()
                     client = self._client(target, address, port, deadline, mode, ca_file, True)
@@ -231,7 +238,10 @@ class MongoConnector:
             "timeoutMS": budget_ms,
             "retryReads": False,
             "retryWrites": False,
-            "appName": str(target.options.get("appName", "rivergen")),
+            # hello carries appName: the user's own only once the peer has proved itself.
+            "appName": str(target.options.get("appName", "rivergen"))
+            if with_credentials
+            else "rivergen",
             "maxPoolSize": 1,
             "document_class": dict,
         }
