@@ -114,8 +114,12 @@ def rotate_keys(
         ),
     ] = False,
 ) -> None:
-    """Re-encrypt every stored secret with the newest key of RIVERGEN_SECRET_KEYS."""
+    """Re-encrypt every stored secret with the newest key of RIVERGEN_SECRET_KEYS.
+
+    Rows that no configured key decrypts are skipped and listed; the exit status is then 1.
+    """
     from rivergen.context import build_context
+    from rivergen.datasources.service import KeyRotation
     from rivergen.security.crypto import generate_key
     from rivergen.store.migrate import upgrade
 
@@ -124,7 +128,7 @@ def rotate_keys(
         return
     settings = settings_or_exit()
 
-    async def run() -> tuple[int, int]:
+    async def run() -> KeyRotation:
         context = build_context(settings)
         try:
             await upgrade(context.engine)
@@ -132,8 +136,18 @@ def rotate_keys(
         finally:
             await context.close()
 
-    seen, rotated = asyncio.run(run())
-    typer.echo(f"rivergen: {rotated} of {seen} data sources re-encrypted with the newest key")
+    report = asyncio.run(run())
+    typer.echo(
+        f"rivergen: {report.rotated} of {report.seen} data sources re-encrypted with the newest key"
+    )
+    if report.unreadable:
+        ids = ", ".join(str(i) for i in report.unreadable)
+        typer.echo(
+            f"rivergen: {len(report.unreadable)} skipped, their secrets could not be decrypted: "
+            f"{ids} (restore the old key, or send their secrets again)",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command("test-source")

@@ -160,11 +160,11 @@ async def test_key_rotation_is_recorded_without_any_key_or_secret(
     # What `rivergen rotate-keys` does, with the new key put first.
     context = build_context(settings_factory(secret_keys=f"{new_key},{TEST_SECRET_KEY}"))
     try:
-        seen, rotated = await context.data_sources.rotate_keys()
+        report = await context.data_sources.rotate_keys()
         key_id = context.secret_box.current_key_id
     finally:
         await context.close()
-    assert (seen, rotated) == (1, 1)
+    assert (report.seen, report.rotated, report.unreadable) == (1, 1, [])
     rotations = [e for e in await stored_events(tenant) if e.action == "secrets.rotate"]
     assert len(rotations) == 1
     assert rotations[0].details == {"data_source_ids": [1], "key_id": key_id}
@@ -179,7 +179,8 @@ async def test_key_rotation_is_recorded_without_any_key_or_secret(
     ]
     context = build_context(settings_factory(secret_keys=f"{new_key},{TEST_SECRET_KEY}"))
     try:
-        assert await context.data_sources.rotate_keys() == (1, 0)
+        again = await context.data_sources.rotate_keys()
+        assert (again.seen, again.rotated, again.unreadable) == (1, 0, [])
     finally:
         await context.close()
     assert len(await all_events(tenant, action="secrets.rotate")) == 1

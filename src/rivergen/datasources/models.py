@@ -31,6 +31,9 @@ class DataSource(Base):
     connection: Mapped[dict[str, Any]] = mapped_column(JSON)
     ssh_tunnel: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     secrets_ciphertext: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Names of the set secrets ({"connection": [...], "ssh_tunnel": [...]}), never their values:
+    # reads show what is set without decrypting. None on rows written before it existed.
+    secret_names: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
     health_check_interval_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     check_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

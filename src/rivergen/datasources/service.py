@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +27,22 @@ from rivergen.datasources.config import (
 from rivergen.datasources.models import DataSource
 from rivergen.datasources.repository import DataSourceRepository, ListFilters
 from rivergen.datasources.schemas import (
-    MASK,
     DataSourceCreate,
     DataSourceOut,
     DataSourceUpdate,
+)
+from rivergen.datasources.secret_names import (
+    names_of,
+    presence_of,
+    require_every_secret,
+    stored_names,
 )
 from rivergen.datasources.update_plan import changed_fields, plan_update
 from rivergen.health.cadence import first_check_at
 from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role
 from rivergen.security.crypto import SecretBox, SecretDecryptionError
-from rivergen.tunnels.schemas import SSH_SECRET_FIELDS, SshTunnelConfig
+from rivergen.tunnels.schemas import SshTunnelConfig
 
 log = structlog.get_logger(__name__)
 NOT_FOUND = "Data source not found"
@@ -55,6 +60,15 @@ async def _unique_name() -> AsyncIterator[None]:
         yield
     except IntegrityError:
         raise Conflict(DUPLICATE_NAME) from None
+
+
+@dataclass
+class KeyRotation:
+    """What `rotate_keys` did: rows seen, rows re-encrypted, ids of rows it could not decrypt."""
+
+    seen: int = 0
+    rotated: int = 0
+    unreadable: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,16 +114,15 @@ class DataSourceService:
         )
 
     def _secret_presence(self, row: DataSource) -> SecretMap:
-        # Which secrets are set is all the response needs; decrypting tells us reliably.
+        # Which secrets are set is all the response needs: their stored names tell, no key.
+        if row.secret_names is not None or not row.secrets_ciphertext:
+            return presence_of(row.secret_names or {})
         try:
-            return self.decrypt_secrets(row)
+            return self.decrypt_secrets(row)  # a row from before the names were stored
         except SecretDecryptionError:
             # The key that made them is gone; they are still stored, so show them as set.
             log.warning("undecryptable_secrets", data_source_id=row.id)
-            return {
-                "connection": dict.fromkeys(resolve_spec(row.type).secret_fields, MASK),
-                "ssh_tunnel": dict.fromkeys(SSH_SECRET_FIELDS, MASK) if row.ssh_tunnel else {},
-            }
+            return presence_of(stored_names(row))
 
     async def get(
         self, session: AsyncSession, caller: Caller, data_source_id: int
@@ -226,6 +239,7 @@ class DataSourceService:
                 connection=plain,
                 ssh_tunnel=tunnel,
                 secrets_ciphertext=self._encrypt(secrets),
+                secret_names=names_of(secrets),
                 health_check_interval_seconds=body.health_check_interval_seconds,
                 next_check_at=first_check_at(body.health_check_interval_seconds),
                 status="pending",
@@ -256,7 +270,12 @@ class DataSourceService:
         sent = body.model_fields_set
         async with _unique_name(), self._sessions() as session, session.begin():
             row = await self._visible(session, caller, data_source_id, Role.ADMIN, for_update=True)
-            stored = self.decrypt_secrets(row)
+            try:
+                stored = self.decrypt_secrets(row)
+            except SecretDecryptionError:
+                # The key is lost: a PATCH that sends every secret again repairs the source.
+                require_every_secret(row, body)
+                stored = {"connection": {}, "ssh_tunnel": {}}
             plan = plan_update(row, stored, body)
             config = self.build_config(plan.engine_type, plan.connection, plan.tunnel)
             if "health_check_interval_seconds" in sent:
@@ -279,6 +298,7 @@ class DataSourceService:
             row.connection = plain
             row.ssh_tunnel = tunnel
             row.secrets_ciphertext = self._encrypt(secrets)
+            row.secret_names = names_of(secrets)
             if plan.destination_changed:
                 # Results of the old destination say nothing about the new one.
                 row.status = "pending"
@@ -310,9 +330,10 @@ class DataSourceService:
                 details={"name": row.name},
             )
 
-    async def rotate_keys(self, batch: int = 200) -> tuple[int, int]:
-        """Re-encrypt every stored secret with the newest key; returns (seen, re-encrypted)."""
-        seen = rotated = 0
+    async def rotate_keys(self, batch: int = 200) -> KeyRotation:
+        """Re-encrypt every stored secret with the newest key; rows it cannot decrypt are skipped
+        and reported (their secrets must be sent again), never a reason to stop."""
+        report = KeyRotation()
         after_id = 0
         while True:
             async with self._sessions() as session, session.begin():
@@ -320,11 +341,15 @@ class DataSourceService:
                 # One event per organization, so that each sees the rotation in its own log.
                 rotated_by_organization: dict[int, list[int]] = {}
                 for row in rows:
-                    seen += 1
-                    assert row.secrets_ciphertext is not None
-                    if self._box.needs_rotation(row.secrets_ciphertext):
-                        row.secrets_ciphertext = self._box.rotate(row.secrets_ciphertext)
-                        rotated += 1
+                    report.seen += 1
+                    try:
+                        changed = self._rotate_row(row)
+                    except SecretDecryptionError:
+                        log.warning("rotation_skipped_undecryptable", data_source_id=row.id)
+                        report.unreadable.append(row.id)
+                        continue
+                    if changed:
+                        report.rotated += 1
                         rotated_by_organization.setdefault(row.organization_id, []).append(row.id)
                 for organization_id, ids in rotated_by_organization.items():
                     await add_event(
@@ -335,8 +360,19 @@ class DataSourceService:
                         details={"data_source_ids": ids, "key_id": self._box.current_key_id},
                     )
             if not rows:
-                return seen, rotated
+                return report
             after_id = rows[-1].id
+
+    def _rotate_row(self, row: DataSource) -> bool:
+        """Re-encrypt one row if an older key made it (and learn its secret names); changed?"""
+        token = row.secrets_ciphertext
+        assert token is not None
+        if row.secret_names is None:
+            row.secret_names = names_of(self.decrypt_secrets(row))
+        if not self._box.needs_rotation(token):
+            return False
+        row.secrets_ciphertext = self._box.rotate(token)
+        return True
 
 
 def _row_fields(row: DataSource) -> dict[str, Any]:
