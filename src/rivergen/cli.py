@@ -1,4 +1,4 @@
-"""The `rivergen` command: serve, migrate, create-user and the operational commands."""
+"""The `rivergen` command: serve, migrate, create-user, the operational and the remote commands."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from rivergen.identity.models import Role
 from rivergen.logging import configure_logging
+from rivergen.remote.commands import register as register_remote
 from rivergen.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="RiverGen data-source service.", no_args_is_help=True, add_completion=False)
@@ -231,6 +232,10 @@ def beat(
 
     settings = settings_or_exit()
     run_beat(settings, namespace=namespace)
+
+
+# Remote commands (HTTP only): their own modules, so that this one stays about the local server.
+register_remote(app)
 
 
 def main() -> None:

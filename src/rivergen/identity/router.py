@@ -57,7 +57,7 @@ async def logout(body: RefreshRequest, context: Context) -> dict[str, Any]:
 @router.get(
     "/me",
     response_model=Envelope[MeOut],
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
     summary="The signed-in user",
 )
 async def me(user: CurrentUser, session: Session, context: Context) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from rivergen.api.deps import Context, CurrentCaller, CurrentUser, Session
+from rivergen.api.deps import Context, CurrentCaller, CurrentUser, Session, SignedInCaller
 from rivergen.api.envelope import Envelope, Page, error_responses, ok
 from rivergen.api.params import ObjectId, Offset
 from rivergen.identity.models import Role
@@ -26,7 +26,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
     "",
     status_code=201,
     response_model=Envelope[OrganizationOut],
-    responses=error_responses(401, 409, 422),
+    responses=error_responses(401, 403, 409, 422),
 )
 async def create_organization(
     body: OrganizationCreate, user: CurrentUser, context: Context
@@ -38,10 +38,10 @@ async def create_organization(
 
 @router.get("", response_model=Envelope[Page[OrganizationOut]], responses=error_responses(401))
 async def list_organizations(
-    user: CurrentUser, session: Session, context: Context
+    checked: SignedInCaller, session: Session, context: Context
 ) -> dict[str, Any]:
-    """The caller's organizations."""
-    items = await context.organizations.list_for(session, user)
+    """The caller's organizations (a service token's: its own, with the token's role)."""
+    items = await context.organizations.list_for(session, checked.user, checked.roles)
     data = {"items": [i.model_dump(mode="json") for i in items], "total": len(items)}
     return ok(data, "Organizations retrieved")
 

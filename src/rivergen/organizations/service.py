@@ -51,11 +51,14 @@ class OrganizationService:
             created_at=organization.created_at,
         )
 
-    async def list_for(self, session: AsyncSession, user: User) -> list[OrganizationOut]:
-        """The user's organizations with their role in each."""
+    async def list_for(
+        self, session: AsyncSession, user: User, roles: dict[int, Role]
+    ) -> list[OrganizationOut]:
+        """The user's organizations among `roles` (the verified caller's), with those roles."""
         return [
-            OrganizationOut(id=o.id, name=o.name, role=Role(m.role), created_at=o.created_at)
-            for m, o in await orgs.memberships_of(session, user.id)
+            OrganizationOut(id=o.id, name=o.name, role=roles[o.id], created_at=o.created_at)
+            for _, o in await orgs.memberships_of(session, user.id)
+            if o.id in roles
         ]
 
     async def members(
