@@ -18,6 +18,7 @@ def test_engines_and_aliases() -> None:
         *("postgresql", "mysql", "mariadb", "sqlite", "duckdb", "redis"),
         *("redshift", "cockroachdb", "timescaledb", "yugabytedb", "tidb", "clickhouse"),
         "mongodb",
+        "mssql",
     }
     for name, key in [("postgres", "postgresql"), ("PG", "postgresql"), (" sqlite3 ", "sqlite")]:
         spec = resolve_engine(name)
@@ -61,6 +62,7 @@ def test_missing_driver_is_reported() -> None:
         ("redshift", "psycopg is not installed"),
         ("clickhouse", "clickhouse-driver is not installed"),
         ("mongodb", "pymongo is not installed"),
+        ("mssql", "pymssql is not installed"),
         ("duckdb", "duckdb is not installed"),
         ("redis", "redis-py is not installed"),
     ],

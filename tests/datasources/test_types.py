@@ -25,6 +25,7 @@ EXPECTED = {
     "tidb": (4000, {"host"}, {"password"}, False),
     "clickhouse": (9000, {"host"}, {"password"}, False),
     "mongodb": (27017, {"host"}, {"password"}, False),
+    "mssql": (1433, {"host", "username"}, {"password"}, False),
 }
 
 

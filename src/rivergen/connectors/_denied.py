@@ -236,3 +236,17 @@ def refuse_denied_clickhouse(sql: str) -> None:
         _check(
             mysql_tokens(sql, backslash_escapes=True, ansi_quotes=ansi_quotes), CLICKHOUSE_DENIED
         )
+
+
+# SQL Server's ad hoc distributed queries: they make the server open other data sources
+# (other servers, files through OLE DB providers). A rolled-back transaction does not undo that.
+MSSQL_DENIED: Mapping[str, str] = _group(
+    "makes the server connect to other servers or read files",
+    *("openrowset", "opendatasource", "openquery", "xp_cmdshell", "xp_dirtree", "xp_fileexist"),
+)
+
+
+def refuse_denied_mssql(sql: str) -> None:
+    """Refuse a query naming a MSSQL_DENIED function, in either quoting of identifiers."""
+    for ansi_quotes in (True, False):
+        _check(mysql_tokens(sql, backslash_escapes=False, ansi_quotes=ansi_quotes), MSSQL_DENIED)

@@ -9,6 +9,7 @@ from rivergen.connectors import (
     clickhouse_engine,
     duckdb_engine,
     mongodb_engine,
+    mssql_engine,
     mysql,
     pg_family,
     postgresql,
@@ -28,6 +29,7 @@ ENGINES: dict[str, EngineSpec] = {
         redis_engine.SPEC,
         clickhouse_engine.SPEC,
         mongodb_engine.SPEC,
+        mssql_engine.SPEC,
     )
 }
 
