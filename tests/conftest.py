@@ -15,4 +15,5 @@ pytest_plugins = [
     "tests.fixtures.peers",
     "tests.fixtures.live",
     "tests.fixtures.mongo",
+    "tests.fixtures.receivers",
 ]

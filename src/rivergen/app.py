@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from rivergen import __version__
+from rivergen.alerts.router import router as alerts_router
 from rivergen.api.envelope import ErrorEnvelope
 from rivergen.api.errors import install_error_handlers
 from rivergen.api.middleware import RequestContextMiddleware
@@ -95,6 +96,7 @@ def domain_routers() -> list[Any]:
         data_sources_router,
         health_router,
         audit_router,
+        alerts_router,
     ]
 
 

@@ -8,9 +8,16 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from rivergen.alerts.delivery import Sender
+from rivergen.alerts.dispatcher import Dispatcher, DispatchSettings
+from rivergen.alerts.repository import tested_sources
+from rivergen.alerts.rules_service import RuleService
+from rivergen.alerts.service import ChannelService
+from rivergen.alerts.transitions import AlertObserver
 from rivergen.apitokens.service import ApiTokenService
 from rivergen.datasources.service import DataSourceService
 from rivergen.health.scheduler import HealthScheduler, build_scheduler
+from rivergen.health.source_gauges import SourceGauges
 from rivergen.identity.service import AuthService, LoginThrottle
 from rivergen.identity.signed_in import SignedInCache
 from rivergen.identity.tokens import TokenCodec
@@ -44,18 +51,32 @@ class AppContext:
     pool: ProbePool
     tests: ConnectionTestService
     api_tokens: ApiTokenService
+    channels: ChannelService
+    rules: RuleService
+    dispatcher: Dispatcher
+    gauges: SourceGauges
     scheduler: HealthScheduler | None = field(default=None)
 
     async def start(self) -> None:
         """Start background parts (thread pool, scheduler) once the store is ready."""
+        await self.start_alerts()
         if self.settings.scheduler_enabled and self.scheduler is None:
             self.scheduler = build_scheduler(
                 self.settings, self.sessions, self.data_sources, self.tests
             )
             self.scheduler.start()
 
+    async def start_alerts(self) -> None:
+        """Fill the per-source gauges from the store and start the outbox dispatcher."""
+        if self.gauges.enabled:
+            async with self.sessions() as session:
+                self.gauges.observe(await tested_sources(session))
+        if self.settings.alerts_dispatcher_enabled:
+            self.dispatcher.start()
+
     async def close(self) -> None:
         """Release what the context holds."""
+        await self.dispatcher.close()
         if self.scheduler is not None:
             await self.scheduler.close()
             self.scheduler = None
@@ -121,6 +142,23 @@ def build_context(settings: Settings) -> AppContext:
     limits = TestRateLimits(
         settings.tests_per_minute_per_organization, settings.tests_per_minute_per_user
     )
+    tests = ConnectionTestService(sessions, data_sources, prober, limits)
+    gauges = SourceGauges(settings.source_metrics_enabled)
+    tests.recorder.observers.append(AlertObserver(gauges))
+    sender = Sender(
+        policy, settings.alert_delivery_timeout_seconds, settings.alert_max_response_bytes
+    )
+    dispatcher = Dispatcher(
+        sessions,
+        box,
+        sender,
+        DispatchSettings(
+            poll_seconds=settings.alert_poll_seconds,
+            concurrency=settings.alert_concurrency,
+            retry_base_seconds=settings.alert_retry_base_seconds,
+            retry_for_seconds=settings.alert_retry_hours * 3600.0,
+        ),
+    )
     return AppContext(
         settings=settings,
         engine=engine,
@@ -131,6 +169,10 @@ def build_context(settings: Settings) -> AppContext:
         secret_box=box,
         data_sources=data_sources,
         pool=pool,
-        tests=ConnectionTestService(sessions, data_sources, prober, limits),
+        tests=tests,
+        channels=ChannelService(sessions, box, policy, dispatcher),
+        rules=RuleService(sessions),
+        dispatcher=dispatcher,
+        gauges=gauges,
         api_tokens=ApiTokenService(sessions, signed_in),
     )

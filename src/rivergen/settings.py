@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     health_retention_days: int = Field(default=30, ge=1)
     broker_url: str = "redis://127.0.0.1:6379/0"
 
+    # Alerts: the outbox dispatcher runs in this process (server or worker) when enabled; its
+    # claims keep each delivery to one dispatcher however many run.
+    alerts_dispatcher_enabled: bool = True
+    alert_delivery_timeout_seconds: float = Field(default=10.0, ge=0.1, le=120)
+    alert_max_response_bytes: int = Field(default=64 * 1024, ge=0, le=16 * 1024 * 1024)
+    alert_retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
+    alert_retry_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    alert_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    alert_concurrency: int = Field(default=32, ge=1, le=1024)
+    # Per-source Prometheus gauges (one series per source and gauge): off for huge installations.
+    source_metrics_enabled: bool = True
+
     @field_validator("allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:

@@ -124,6 +124,8 @@ class WorkerRuntime:
         self.checks: ScheduledChecks = build_scheduled_checks(
             settings, self.context.sessions, self.context.data_sources, self.context.tests
         )
+        # Scaled out, the outbox is sent from the workers (each delivery claimed by one).
+        self.call(self.context.start_alerts())
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -26,6 +26,11 @@ _SETTLE_LIMIT_SECONDS = 10.0
 # restart or a failover, not an outage of hours, which the log reports), and at most 5 s
 # between tries, so outcomes appear within seconds of the store's return.
 _RETRY_DELAYS_SECONDS = (0.5, 1.0, 2.0, 3.0, *(5.0,) * 10)
+
+
+# Called in the transaction that writes a batch, with each written source and its outcome
+# (the alert state machine writes its events and outbox rows there: same commit as the status).
+OutcomeObserver = Callable[[AsyncSession, Sequence[tuple[DataSource, "Outcome"]]], Awaitable[None]]
 
 
 def _new_future() -> asyncio.Future[None]:
@@ -67,6 +72,7 @@ class ResultRecorder:
         # Set while a batch waits to retry an unreachable store: readers then need not wait
         # for it (their own read would meet the same outage).
         self._store_unreachable = False
+        self.observers: list[OutcomeObserver] = []
 
     def submit(self, outcome: Outcome) -> asyncio.Future[None]:
         """Queue an outcome; the future is done once it is written (or failed, logged)."""
@@ -149,12 +155,16 @@ class ResultRecorder:
                 session, (outcome.data_source_id for outcome in outcomes)
             )
             records = []
+            applied: list[tuple[DataSource, Outcome]] = []
             for outcome in outcomes:
                 row = rows.get(outcome.data_source_id)
                 if row is not None and self._still_tested(row, outcome):
                     records.append(await self._apply(session, row, outcome))
+                    applied.append((row, outcome))
             # The audit events and the status updates go in the same flush as the records.
             await add_records(session, records)
+            for observer in self.observers:
+                await observer(session, applied)
 
     def _still_tested(self, row: DataSource, outcome: Outcome) -> bool:
         # A change while the test ran reset the status, and the result is not about the new

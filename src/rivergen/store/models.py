@@ -1,5 +1,13 @@
 """Imports every domain's models so that metadata and migrations see all tables."""
 
+from rivergen.alerts.models import (
+    AlertEvent,
+    AlertRule,
+    AlertState,
+    NotificationChannel,
+    NotificationDelivery,
+    SourceMute,
+)
 from rivergen.apitokens.models import ApiToken
 from rivergen.audit.models import AuditEvent
 from rivergen.datasources.models import DataSource
@@ -8,6 +16,9 @@ from rivergen.identity.models import AuthSession, Membership, Organization, User
 from rivergen.store.base import Base
 
 __all__ = [
+    "AlertEvent",
+    "AlertRule",
+    "AlertState",
     "ApiToken",
     "AuditEvent",
     "AuthSession",
@@ -15,6 +26,9 @@ __all__ = [
     "DataSource",
     "HealthRecord",
     "Membership",
+    "NotificationChannel",
+    "NotificationDelivery",
     "Organization",
+    "SourceMute",
     "User",
 ]
