@@ -43,16 +43,19 @@ async def test_webhook_is_signed_and_secret_shown_once(
     secret = channel["secret"]
     assert secret.startswith("whsec_")
     shown = ok_data(await tenancy.client.get(f"{CHANNELS}/{channel['id']}", headers=tenancy.owner))
-    assert shown["secret"] is None and secret not in json.dumps(shown)
+    assert shown["secret"] is None
+    assert secret not in json.dumps(shown)
     listed = ok_data(await tenancy.client.get(CHANNELS, headers=tenancy.owner))
     assert secret not in json.dumps(listed)
 
     delivery = await send_test(tenancy, channel["id"])
-    assert delivery["status"] == "sent" and delivery["attempts"] == 1
+    assert delivery["status"] == "sent"
+    assert delivery["attempts"] == 1
     assert delivery["last_status_code"] == 200
     (received,) = http_receiver.wait_for(1)
     payload = verify(secret, received)
-    assert payload["type"] == "test" and payload["id"] == delivery["event_id"]
+    assert payload["type"] == "test"
+    assert payload["id"] == delivery["event_id"]
     assert received.headers["webhook-id"] == delivery["event_id"]
     assert abs(int(received.headers["webhook-timestamp"]) - time.time()) < 60
     # The Host header names the URL's host although the connection went to the checked address.
@@ -71,7 +74,8 @@ async def test_rotated_secret_signs_and_old_one_stops(
         f"{CHANNELS}/{channel['id']}/rotate-secret", headers=tenancy.owner
     )
     rotated = ok_data(response)["secret"]
-    assert rotated.startswith("whsec_") and rotated != channel["secret"]
+    assert rotated.startswith("whsec_")
+    assert rotated != channel["secret"]
     await send_test(tenancy, channel["id"])
     (received,) = http_receiver.wait_for(1)
     verify(rotated, received)
@@ -85,11 +89,15 @@ async def test_500_twice_then_delivered_with_same_webhook_id(
     http_receiver.statuses[:] = [500, 500]
     channel = await add_channel(tenancy, "webhook", {"url": http_receiver.url()})
     first = await send_test(tenancy, channel["id"])
-    assert first["status"] == "pending" and first["attempts"] == 1
-    assert first["last_status_code"] == 500 and "500" in first["last_error"]
+    assert first["status"] == "pending"
+    assert first["attempts"] == 1
+    assert first["last_status_code"] == 500
+    assert "500" in first["last_error"]
     assert first["next_attempt_at"] is not None
     done = await wait_delivery(tenancy, first["event_id"], "sent")
-    assert done["attempts"] == 3 and done["last_status_code"] == 200 and done["sent_at"]
+    assert done["attempts"] == 3
+    assert done["last_status_code"] == 200
+    assert done["sent_at"]
     received = http_receiver.wait_for(3)
     assert len(received) == 3
     assert {r.headers["webhook-id"] for r in received} == {first["event_id"]}
@@ -105,7 +113,8 @@ async def test_slack_payload_has_text_and_blocks_and_url_is_masked(
 ) -> None:
     url = http_receiver.url("/services/T000/B000/XXXXSECRET")
     channel = await add_channel(tenancy, "slack", {"url": url})
-    assert channel["config"] == {"url": "********"} and channel["secret"] is None
+    assert channel["config"] == {"url": "********"}
+    assert channel["secret"] is None
     delivery = await send_test(tenancy, channel["id"])
     assert delivery["status"] == "sent"
     (received,) = http_receiver.wait_for(1)
@@ -138,12 +147,14 @@ async def test_email_over_smtp_with_auth(tenancy: Tenancy, smtp_receiver: SmtpRe
     assert mail.mail_from == "rivergen@example.com"
     assert sorted(mail.rcpt_tos) == ["dba@example.com", "oncall@example.com"]
     text = mail.content.decode() if isinstance(mail.content, bytes) else str(mail.content)
-    assert "Subject: [RiverGen]" in text and delivery["event_id"] in text
+    assert "Subject: [RiverGen]" in text
+    assert delivery["event_id"] in text
     assert SMTP_PASSWORD not in text
 
     wrong = await add_channel(tenancy, "email", {**config, "password": "wrong"}, name="bad")
     failed = await send_test(tenancy, wrong["id"])
-    assert failed["status"] == "pending" and "username and password" in failed["last_error"]
+    assert failed["status"] == "pending"
+    assert "username and password" in failed["last_error"]
     assert len(smtp_receiver.mailbox.messages) == 1
 
 
@@ -163,7 +174,8 @@ async def test_redirect_is_not_followed(tenancy: Tenancy, http_receiver: HttpRec
     http_receiver.statuses[:] = [302]
     channel = await add_channel(tenancy, "webhook", {"url": http_receiver.url()})
     delivery = await send_test(tenancy, channel["id"])
-    assert delivery["status"] == "pending" and delivery["last_status_code"] == 302
+    assert delivery["status"] == "pending"
+    assert delivery["last_status_code"] == 302
     assert "redirect" in delivery["last_error"]
     assert len(http_receiver.requests) == 1
 
@@ -181,8 +193,10 @@ async def test_silent_receiver_times_out_and_blocks_nothing(
         return time.monotonic() - started, delivery
 
     slow, fast = await asyncio.gather(timed(silent["id"]), timed(good["id"]))
-    assert fast[1]["status"] == "sent" and fast[0] < 0.9
-    assert slow[1]["status"] == "pending" and "No answer within 1 s" in slow[1]["last_error"]
+    assert fast[1]["status"] == "sent"
+    assert fast[0] < 0.9
+    assert slow[1]["status"] == "pending"
+    assert "No answer within 1 s" in slow[1]["last_error"]
     assert 0.9 <= slow[0] < 5
     # It is retried later, by the dispatcher.
     deadline = time.monotonic() + 10

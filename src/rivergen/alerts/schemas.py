@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from rivergen.datasources.schemas import MASK
 
 ChannelType = Literal["webhook", "slack", "email"]
-_ID = Field(ge=1, le=2**31 - 1)
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 _NAME = Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")
 _URL = Field(min_length=1, max_length=2048, pattern=r"^[^\x00\s]*$")
 
@@ -81,8 +81,8 @@ class RuleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = _NAME
-    channel_ids: list[int] = Field(min_length=1, max_length=20)
-    data_source_ids: list[int] | None = Field(default=None, max_length=1000)
+    channel_ids: list[Id] = Field(min_length=1, max_length=20)
+    data_source_ids: list[Id] | None = Field(default=None, max_length=1000)
     failures_before_alert: int = Field(default=3, ge=1, le=1000)
     successes_before_recovery: int = Field(default=1, ge=1, le=1000)
     renotify_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
@@ -96,8 +96,8 @@ class RuleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = _NAME
-    channel_ids: list[int] | None = Field(default=None, min_length=1, max_length=20)
-    data_source_ids: list[int] | None = Field(default=None, max_length=1000)
+    channel_ids: list[Id] | None = Field(default=None, min_length=1, max_length=20)
+    data_source_ids: list[Id] | None = Field(default=None, max_length=1000)
     failures_before_alert: int | None = Field(default=None, ge=1, le=1000)
     successes_before_recovery: int | None = Field(default=None, ge=1, le=1000)
     renotify_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
