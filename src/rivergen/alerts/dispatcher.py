@@ -139,14 +139,17 @@ class Dispatcher:
                     return
                 await asyncio.gather(*(self._attempt(d) for d in claimed))
 
-    async def attempt_one(self, delivery_id: int) -> None:
-        """Claim one delivery and attempt it now (the `send test` action)."""
-        now = utcnow()
-        lease = now + timedelta(seconds=self.lease_seconds)
-        async with self._sessions() as session, session.begin():
-            delivery = await rows.claim_one(session, delivery_id, now, lease)
-        if delivery is not None:
-            await self._attempt(delivery)
+    def lease_from(self, now: datetime) -> datetime:
+        """The lease a claim taken `now` holds (the token of the attempt)."""
+        return now + timedelta(seconds=self.lease_seconds)
+
+    async def attempt_held(self, delivery: NotificationDelivery) -> None:
+        """Attempt a delivery its creator claimed in the transaction that wrote it (`send test`).
+
+        Written already claimed, no other dispatcher can take it first; a failure leaves it to
+        the retries like any other delivery.
+        """
+        await self._attempt(delivery)
 
     async def _attempt(self, delivery: NotificationDelivery) -> None:
         token = delivery.claimed_until

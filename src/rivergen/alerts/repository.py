@@ -198,29 +198,6 @@ async def claim_due(
     return list((await session.execute(query)).scalars())
 
 
-async def claim_one(
-    session: AsyncSession, delivery_id: int, now: datetime, lease_until: datetime
-) -> NotificationDelivery | None:
-    """Claim one pending delivery by id if nobody holds it."""
-    result = await session.execute(
-        update(NotificationDelivery)
-        .where(
-            NotificationDelivery.id == delivery_id,
-            NotificationDelivery.status == "pending",
-            or_(
-                NotificationDelivery.claimed_until.is_(None),
-                NotificationDelivery.claimed_until < now,
-            ),
-        )
-        .values(claimed_until=lease_until)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        return None
-    query = select(NotificationDelivery).where(NotificationDelivery.id == delivery_id)
-    return (await session.execute(query)).scalar_one()
-
-
 async def events_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, AlertEvent]:
     """Events by id."""
     wanted = set(ids)

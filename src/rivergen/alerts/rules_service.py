@@ -17,7 +17,7 @@ from rivergen.alerts.schemas import (
     RuleUpdate,
     SourceMuteOut,
 )
-from rivergen.alerts.service import invalid
+from rivergen.alerts.service import audit_change, invalid
 from rivergen.audit.repository import add_event
 from rivergen.core.errors import NotFound
 from rivergen.core.time_bounds import clamped_utc
@@ -191,15 +191,4 @@ class RuleService:
         row: AlertRule,
         changed: list[str] | None,
     ) -> None:
-        details: dict[str, Any] = {"name": row.name}
-        if changed is not None:
-            details["changed"] = changed
-        await add_event(
-            session,
-            action,
-            organization_id=row.organization_id,
-            actor_user_id=caller.user.id,
-            target_type="alert_rule",
-            target_id=row.id,
-            details=details,
-        )
+        await audit_change(session, caller, action, "alert_rule", row, {"name": row.name}, changed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.alerts import repository as rows
 from rivergen.alerts.dispatcher import Dispatcher
-from rivergen.alerts.models import NotificationChannel
+from rivergen.alerts.models import AlertRule, NotificationChannel
 from rivergen.alerts.outbox import emit, new_event_id
 from rivergen.alerts.payload import event_payload
 from rivergen.alerts.schemas import (
@@ -235,10 +236,11 @@ class ChannelService:
                 payload=payload,
                 channel_ids=[row.id],
             )
+            # Written claimed by this request, so the background dispatcher leaves it alone.
+            delivery.claimed_until = self.dispatcher.lease_from(now)
             await session.flush()
-            delivery_id = delivery.id
             await self._audit(session, caller, "notification_channel.test", row)
-        await self.dispatcher.attempt_one(delivery_id)
+        await self.dispatcher.attempt_held(delivery)
         async with self._sessions() as session:
             (sent,) = await rows.list_deliveries(session, row.organization_id, None, event_id, 1)
             return DeliveryOut.model_validate(sent)
@@ -251,23 +253,34 @@ class ChannelService:
         row: NotificationChannel,
         changed: list[str] | None = None,
     ) -> None:
-        details: dict[str, Any] = {"name": row.name, "type": row.type}
-        if changed is not None:
-            details["changed"] = changed
-        await add_event(
-            session,
-            action,
-            organization_id=row.organization_id,
-            actor_user_id=caller.user.id,
-            target_type="notification_channel",
-            target_id=row.id,
-            details=details,
-        )
+        details = {"name": row.name, "type": row.type}
+        await audit_change(session, caller, action, "notification_channel", row, details, changed)
+
+
+async def audit_change(
+    session: AsyncSession,
+    caller: Caller,
+    action: str,
+    target_type: str,
+    row: NotificationChannel | AlertRule,
+    details: dict[str, Any],
+    changed: list[str] | None,
+) -> None:
+    """The audit event of a change to a channel or a rule, in the change's transaction."""
+    if changed is not None:
+        details = {**details, "changed": changed}
+    await add_event(
+        session,
+        action,
+        organization_id=row.organization_id,
+        actor_user_id=caller.user.id,
+        target_type=target_type,
+        target_id=row.id,
+        details=details,
+    )
 
 
 def _is_ip(host: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
