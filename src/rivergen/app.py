@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from rivergen import __version__
 from rivergen.alerts.router import router as alerts_router
+from rivergen.api.body_limit import BodyLimitMiddleware
 from rivergen.api.envelope import ErrorEnvelope
 from rivergen.api.errors import install_error_handlers
 from rivergen.api.middleware import RequestContextMiddleware
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # The last added runs first: request ids and the last-resort 500 wrap everything.
     app.add_middleware(TextGuardMiddleware)
+    # Before anything reads a body whole: 413 over 1 MiB.
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(system_router)
@@ -129,6 +132,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             # naming an organization the caller is not in is 404 on every caller-scoped route.
             if "requestBody" in operation:
                 responses.setdefault("400", error("Bad request (the body is not valid JSON)"))
+                responses.setdefault("413", error("Payload too large (a body over 1 MiB)"))
             if any(
                 p.get("in") == "header" and str(p.get("name", "")).lower() == "x-organization-id"
                 for p in operation.get("parameters", [])

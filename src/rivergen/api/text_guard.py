@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from rivergen.api.body_limit import replay_first
 from rivergen.api.envelope import error_response
 
 _NUL = "\x00"
@@ -58,13 +59,14 @@ class TextGuardMiddleware:
             await self.app(scope, receive, send)
             return
 
-        # Read the body once, check it, then hand the same bytes to the app.
+        # Read the body once (BodyLimitMiddleware already bounded it), check it, then hand the
+        # same bytes to the app.
         chunks: list[bytes] = []
         more = True
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([message], receive), send)
+                await self.app(scope, replay_first([message], receive), send)
                 return
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
@@ -79,7 +81,7 @@ class TextGuardMiddleware:
                 await self._refuse(fields, scope, receive, send)
                 return
         replayed: Message = {"type": "http.request", "body": body, "more_body": False}
-        await self.app(scope, _replay([replayed], receive), send)
+        await self.app(scope, replay_first([replayed], receive), send)
 
     @staticmethod
     async def _refuse(fields: list[str], scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,15 +89,3 @@ class TextGuardMiddleware:
             422, "VALIDATION_ERROR", "The request is not valid", _details(fields)
         )
         await response(scope, receive, send)
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    """A receive callable that yields `messages` first, then whatever `receive` gives."""
-    pending = list(messages)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
