@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.tls",
     "tests.fixtures.engines",
     "tests.fixtures.peers",
+    "tests.fixtures.mariadb_private",
     "tests.fixtures.live",
     "tests.fixtures.mongo",
     "tests.fixtures.receivers",

@@ -20,7 +20,7 @@ from rivergen.connectors.postgresql import SPEC as POSTGRES_SPEC
 from rivergen.connectors.postgresql import PostgresConnector
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
-from tests.fixtures.servers import Server
+from tests.fixtures.servers import Server, unique_name
 
 
 def _postgres_state(table: str) -> tuple[int, int]:
@@ -53,6 +53,37 @@ def _mariadb_state(table: str) -> tuple[int, int]:
     return int(rows[0]), int(tables[0])
 
 
+def _postgres_running(marker: str) -> int:
+    """How many statements holding `marker` the server is still executing."""
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres") as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
+            "AND pid <> pg_backend_pid()",
+            (f"%{marker}%",),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _mariadb_running(marker: str) -> int:
+    """How many statements holding `marker` the server is still executing."""
+    conn = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.processlist "
+            "WHERE info LIKE %s AND id <> CONNECTION_ID()",
+            (f"%{marker}%",),
+        )
+        row = cur.fetchone()
+    conn.close()
+    assert row is not None
+    return int(row[0])
+
+
+# How long a server may take, past the deadline, to stop a statement (a loaded 2-core box).
+SERVER_STOP_SLACK_SECONDS = 1.5
+
+
 @dataclass(frozen=True)
 class Engine:
     """One engine under test: its connectors, the fixtures that serve it, its own SQL."""
@@ -67,7 +98,8 @@ class Engine:
     username: str
     state: Callable[[str], tuple[int, int]]
     writes: tuple[str, ...]  # templates; {t} is the scratch table
-    sleep_query: str
+    sleep_query: str  # {marker} names the statement in the server's list of running ones
+    running: Callable[[str], int]  # how many statements holding a marker the server runs
     file_write_query: str  # {path} is a file the server must not create
     bad_option: dict[str, OptionValue]
     # Text the wrong-password message must hold (None: no engine-specific text).
@@ -97,7 +129,8 @@ POSTGRES = Engine(
         "WITH x AS (DELETE FROM {t} RETURNING *) SELECT 1",
         "SELECT * INTO {t}_copy FROM {t}",
     ),
-    sleep_query="SELECT pg_sleep(10)",
+    sleep_query="SELECT pg_sleep(10) /* {marker} */",
+    running=_postgres_running,
     # A read-only transaction does not stop COPY ... TO PROGRAM.
     file_write_query="COPY (SELECT 1) TO PROGRAM 'touch {path}'",
     bad_option={"target_session_attrs": "bogus"},
@@ -113,7 +146,8 @@ MARIADB = Engine(
     username="root",
     state=_mariadb_state,
     writes=(*_COMMON_WRITES, "DELETE FROM {t}", "TRUNCATE TABLE {t}"),
-    sleep_query="SELECT SLEEP(10)",
+    sleep_query="SELECT SLEEP(10) /* {marker} */",
+    running=_mariadb_running,
     # A read-only transaction does not stop SELECT ... INTO OUTFILE.
     file_write_query="SELECT 1 INTO OUTFILE '{path}'",
     bad_option={"charset": "klingon"},
@@ -224,9 +258,14 @@ def test_silent_listener_times_out_on_time(
 def test_slow_query_is_cut_at_the_deadline(engine: Engine, request: pytest.FixtureRequest) -> None:
     started = time.monotonic()
     target = server(request, engine.local).target()
-    failure = fail(engine.connector, target, engine.sleep_query, seconds=1)
+    marker = unique_name("rg_sleep")
+    failure = fail(engine.connector, target, engine.sleep_query.format(marker=marker), seconds=1)
     assert (failure.code, failure.phase) == (ErrorCode.TIMEOUT, Phase.QUERY)
     assert time.monotonic() - started < 1.6
+    # The server stopped the statement too (its own time limit), not only the client's wait.
+    while engine.running(marker) and time.monotonic() < started + 1 + SERVER_STOP_SLACK_SECONDS:
+        time.sleep(0.1)
+    assert engine.running(marker) == 0
 
 
 @pytest.mark.parametrize(("engine", "template"), WRITE_CASES)

@@ -26,6 +26,10 @@ _CLEARTEXT_PLUGINS = frozenset({b"mysql_clear_password", b"dialog", b"sha256_pas
 _CACHING_SHA2 = "caching_sha2_password"
 _FULL_AUTH_NEEDED = 4  # caching_sha2's answer when its cache cannot check the fast path
 _HANDSHAKE_V10 = 10
+# What the query's answer (column definitions and the first row) may cost this process: PyMySQL
+# reads a row whole, in packets of up to 16 MiB that it joins, so a huge value (or a hostile
+# server's endless row) is refused before its bytes are read.
+MAX_ROW_BYTES = 4 << 20
 
 
 def cleartext_refused(plugin: str, ssl_mode: str) -> ProbeFailure:
@@ -47,6 +51,16 @@ def not_mysql() -> ProbeFailure:
         ErrorCode.CONNECTION_ERROR,
         Phase.AUTH,
         "The server did not answer like a MySQL server; check the port",
+    )
+
+
+def row_too_large() -> ProbeFailure:
+    """The answer to the test query is larger than this process reads."""
+    return ProbeFailure(
+        ErrorCode.QUERY_ERROR,
+        Phase.QUERY,
+        f"The query's first row is larger than {MAX_ROW_BYTES >> 20} MiB and was not read; "
+        "select a shorter value (LEFT(col, 1024))",
     )
 
 
@@ -87,6 +101,7 @@ def connection_class(pymysql: Any) -> Any:
             self.ssl_mode = ssl_mode
             self.rivergen_verified = ssl_mode in VERIFYING_MODES
             self.rivergen_plugin: str | None = None
+            self.rivergen_read_budget: int | None = None
             kwargs["auth_plugin_map"] = {_CACHING_SHA2: _GuardedCachingSha2}
             super().__init__(**kwargs)
 
@@ -94,6 +109,14 @@ def connection_class(pymysql: Any) -> Any:
             if isinstance(sslp, ssl.SSLContext):
                 return sslp
             return tls_context("prefer")
+
+        def _read_bytes(self, num_bytes: int) -> bytes:
+            if self.rivergen_read_budget is not None:
+                self.rivergen_read_budget -= num_bytes
+                if self.rivergen_read_budget < 0:
+                    raise row_too_large()
+            data: bytes = super()._read_bytes(num_bytes)
+            return data
 
         def _get_server_information(self) -> None:
             super()._get_server_information()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from rivergen.connectors._alarms import SocketWatchdog
 from rivergen.connectors._denied import refuse_denied_mysql
-from rivergen.connectors._mysql_login import connection_class, login_security
+from rivergen.connectors._mysql_login import MAX_ROW_BYTES, connection_class, login_security
 from rivergen.connectors._support import (
     Clock,
     KeywordGuarded,
@@ -115,6 +115,33 @@ def _session_limits(kind: ServerKind, budget: float) -> str:
     )
 
 
+# The session settings to try, in order, for what the banner claims: the server's answer (which
+# variables it has) decides, since any server can announce any version string.
+_CANDIDATES: dict[ServerKind, tuple[ServerKind, ...]] = {
+    "mysql": ("mysql", "mariadb"),
+    "mariadb": ("mariadb", "mysql"),
+    "tidb": ("tidb",),
+}
+
+
+def no_time_limit() -> ProbeFailure:
+    """Fail closed: the server took none of the statement time limits we know."""
+    return ProbeFailure(
+        ErrorCode.QUERY_ERROR,
+        Phase.QUERY,
+        "The server accepts neither max_execution_time (MySQL 5.7.8+) nor max_statement_time "
+        "(MariaDB 10.1+): the test query is not run without a server-side time limit",
+    )
+
+
+def relabel(version: str, kind: ServerKind) -> str:
+    """The version text under the name of the server the session settings found."""
+    if kind == "tidb":
+        return version
+    number = version.split(" ", 1)[-1]
+    return f"{'MariaDB' if kind == 'mariadb' else 'MySQL'} {number}"
+
+
 def _failure(
     exc: Exception,
     phase: Phase,
@@ -187,9 +214,10 @@ class MySQLConnector(KeywordGuarded):
                     raise lost from None
                 clock.lap(Phase.AUTH)
                 security = login_security(conn)
-                version, kind = describe_version(str(conn.get_server_info() or ""))  # type: ignore[no-untyped-call]
+                version, claimed = describe_version(str(conn.get_server_info() or ""))  # type: ignore[no-untyped-call]
                 try:
-                    row = self._run(pymysql, conn, sql, kind, deadline)
+                    row, kind = self._run(pymysql, conn, sql, claimed, deadline)
+                    version = relabel(version, kind)
                 except pymysql.Error as exc:
                     failed = _failure(exc, Phase.QUERY, watchdog, deadline, secrets)
                     failed.security = security
@@ -230,7 +258,9 @@ class MySQLConnector(KeywordGuarded):
                 host=hostname,
                 port=port,
                 user=target.username or "",
-                password=target.password or "",
+                # PyMySQL encodes a str password as Latin-1 and its error names the character
+                # and its position; UTF-8 bytes are what MySQL clients send under utf8mb4.
+                password=(target.password or "").encode("utf-8"),
                 database=target.database or None,
                 charset=charset,
                 collation=options.get("collation"),
@@ -255,18 +285,23 @@ class MySQLConnector(KeywordGuarded):
         pymysql: Any,
         conn: Connection[Any],
         sql: str,
-        kind: ServerKind,
+        claimed: ServerKind,
         deadline: Deadline,
-    ) -> tuple[Any, ...] | None:
-        """Read-only session and transaction, server-side time limit, then one row at most."""
+    ) -> tuple[tuple[Any, ...] | None, ServerKind]:
+        """Read-only session and transaction, server-side time limit, then one row at most;
+        and the kind of server whose settings the session took."""
         setup = conn.cursor()
-        try:
-            setup.execute(_session_limits(kind, max(0.001, deadline.remaining())))
-        except pymysql.err.OperationalError as exc:
-            if exc.args[0] != _UNKNOWN_SYSTEM_VARIABLE:
-                raise
-            # An old server without those variables: still make the session read-only.
-            setup.execute("SET SESSION TRANSACTION READ ONLY")
+        for kind in _CANDIDATES[claimed]:
+            try:
+                setup.execute(_session_limits(kind, max(0.001, deadline.remaining())))
+                break
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] != _UNKNOWN_SYSTEM_VARIABLE:
+                    raise
+        else:
+            raise no_time_limit()  # fail closed: never a query without a server-side limit
+        # The first row may cost this process at most MAX_ROW_BYTES from here on.
+        conn.rivergen_read_budget = MAX_ROW_BYTES  # type: ignore[attr-defined]  # our subclass
         # Session read-only matters: DDL commits implicitly and would escape the transaction.
         setup.execute("START TRANSACTION" if kind == "tidb" else "START TRANSACTION READ ONLY")
         setup.close()
@@ -274,7 +309,7 @@ class MySQLConnector(KeywordGuarded):
         cursor = conn.cursor(pymysql.cursors.SSCursor)
         cursor.execute(sql)
         row: tuple[Any, ...] | None = cursor.fetchone()
-        return row
+        return row, kind
 
 
 MYSQL_SPEC = EngineSpec(
