@@ -10,12 +10,14 @@ import duckdb
 import pytest
 
 from rivergen.connectors._support import MAX_CELL_BYTES, MAX_RESULT_CHARS, first_cell
-from rivergen.connectors.base import ConnectionTarget
+from rivergen.connectors.base import ConnectionTarget, ConnectorResult
 from rivergen.connectors.duckdb_engine import SPEC as DUCKDB_SPEC
+from rivergen.connectors.postgresql import SPEC as POSTGRES_SPEC
 from rivergen.connectors.sqlite import SPEC as SQLITE_SPEC
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, ProbeFailure
 from tests.fixtures.peers import peak_rss_growth_mib
+from tests.fixtures.servers import Server
 
 
 def test_short_values_are_whole_and_not_flagged() -> None:
@@ -86,3 +88,43 @@ def test_duckdb_bounds_what_its_operators_hold(tmp_path: Path) -> None:
     assert failure.code is ErrorCode.QUERY_ERROR
     assert "Out of Memory" in failure.message
     assert growth < 600, growth
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("SELECT repeat('x', 50000000)", "x" * MAX_RESULT_CHARS),
+        ("SELECT decode(repeat('ab', 20000000), 'hex') -- a trailing comment", None),
+    ],
+)
+def test_postgres_asks_the_server_for_a_bounded_first_cell(
+    local_postgres: Server, query: str, expected: str | None
+) -> None:
+    results: list[ConnectorResult] = []
+
+    def probe() -> None:
+        results.append(
+            POSTGRES_SPEC.connector.probe(local_postgres.target(), query, Deadline.after(10))
+        )
+
+    growth = peak_rss_growth_mib(probe)
+    (result,) = results
+    assert result.test_query_result_truncated is True
+    assert result.test_query_result is not None
+    assert len(result.test_query_result) == MAX_RESULT_CHARS
+    if expected is not None:
+        assert result.test_query_result == expected
+    else:
+        assert result.test_query_result.startswith("\\xabab")  # bytea as PostgreSQL prints it
+    assert growth < 20, growth  # not the 50 MB the server built
+
+
+def test_postgres_small_cells_keep_their_type_through_the_bound(local_postgres: Server) -> None:
+    target = local_postgres.target()
+    timestamp = POSTGRES_SPEC.connector.probe(
+        target, "SELECT TIMESTAMPTZ '2024-01-02 03:04:05+00'", Deadline.after(5)
+    )
+    assert timestamp.test_query_result == "2024-01-02T03:04:05+00:00"  # a datetime, not text
+    assert timestamp.test_query_result_truncated is False
+    empty = POSTGRES_SPEC.connector.probe(target, "SELECT 1 WHERE false", Deadline.after(5))
+    assert (empty.test_query_result, empty.test_query_result_truncated) == (None, False)

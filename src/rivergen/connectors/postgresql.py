@@ -30,6 +30,8 @@ from rivergen.connectors._alarms import SocketWatchdog
 from rivergen.connectors._denied import refuse_denied_postgres
 from rivergen.connectors._pg_connect import open_pgconn
 from rivergen.connectors._support import (
+    MAX_CELL_BYTES,
+    MAX_RESULT_CHARS,
     Clock,
     KeywordGuarded,
     NetworkConnection,
@@ -73,6 +75,8 @@ ALLOWED_OPTIONS: dict[str, type] = {
     "channel_binding": str,
 }
 
+# Statements that can be a subquery: their first cell is bounded by the server (`_bounded`).
+_WRAPPABLE = frozenset({"SELECT", "WITH", "VALUES", "TABLE"})
 _DEFAULT_SSL_MODE = "prefer"  # libpq's own default, for targets built without the model
 # What libpq is told for each ssl mode: disable and allow would send the startup message before
 # the peer said anything (see the module docstring).
@@ -176,6 +180,20 @@ def _version(conn: psycopg.Connection[tuple[object, ...]]) -> str:
     return f"PostgreSQL {number // 10000}.{number % 10000}"
 
 
+def _bounded(sql: str) -> str:
+    """The query as a subquery whose first cell the server sends only up to MAX_CELL_BYTES
+    (then as NULL, with its first characters in a second column): libpq reads a row whole, so
+    SELECT repeat('x', 500000000) would otherwise land in this process. The newline keeps a
+    trailing -- comment from swallowing the closing parenthesis."""
+    cell = "q.rivergen_cell"
+    oversized = f"octet_length({cell}::text) > {MAX_CELL_BYTES}"
+    return (
+        f"SELECT CASE WHEN {oversized} THEN NULL ELSE {cell} END, "  # noqa: S608  # by design
+        f"CASE WHEN {oversized} THEN left({cell}::text, {MAX_RESULT_CHARS}) END "
+        f"FROM (\n{sql}\n) AS q(rivergen_cell) LIMIT 1"
+    )
+
+
 def _security(pgconn: PGconn, ssl_mode: str) -> Security:
     """TLS as libpq negotiated it; the login method as far as libpq tells (a password or not:
     when the cleartext request was refused, a password went through SCRAM or MD5)."""
@@ -263,10 +281,15 @@ class PostgresConnector(KeywordGuarded):
             conn.autocommit = True  # we open the transaction ourselves, below
             version = _version(conn)
             security = _security(pgconn, ssl_mode)
+            # The guarded path only: with the keyword guard off (tests), the read-only
+            # transaction alone must refuse writes, as written.
+            wrapped = self.check_keywords and first_keyword(sql) in _WRAPPABLE
             with SocketWatchdog(deadline) as watchdog:
                 watchdog.watch(pgconn.socket)
                 try:
-                    version, row = self._run(conn, sql, deadline, version)
+                    version, row = self._run(
+                        conn, _bounded(sql) if wrapped else sql, deadline, version
+                    )
                 except psycopg.Error as exc:
                     raise _query_failure(exc, watchdog, deadline, secrets) from None
             clock.lap(Phase.QUERY)
@@ -275,7 +298,10 @@ class PostgresConnector(KeywordGuarded):
                 conn.close()
             else:
                 pgconn.finish()
-        text, truncated = first_cell(row[0] if row else None)
+        if wrapped and row is not None and row[1] is not None:
+            text, truncated = cell_text(row[1]), True  # the server cut the cell for us
+        else:
+            text, truncated = first_cell(row[0] if row else None)
         return ConnectorResult(
             database_version=version,
             test_query_result=text,
