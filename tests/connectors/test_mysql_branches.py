@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from functools import partial
 
 import pymysql
 import pytest
@@ -24,10 +25,9 @@ from rivergen.connectors.mysql import MYSQL_SPEC, TIDB_SPEC
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from tests.fixtures.servers import Server, unique_name
+from tests.fixtures.statements import SERVER_STOP_SLACK_SECONDS, mariadb_running, running_after
 
 CONNECTOR = MYSQL_SPEC.connector
-# How long the server may take, past the deadline, to stop a statement (a loaded 2-core box).
-SERVER_STOP_SLACK_SECONDS = 1.5
 
 
 def _root(server: Server) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
@@ -38,28 +38,7 @@ def _root(server: Server) -> pymysql.connections.Connection[pymysql.cursors.Curs
 
 def still_running(server: Server, marker: str) -> int:
     """How many statements holding `marker` the server is still executing."""
-    conn = _root(server)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.processlist "
-                "WHERE info LIKE %s AND id <> CONNECTION_ID()",
-                (f"%{marker}%",),
-            )
-            row = cur.fetchone()
-    finally:
-        conn.close()
-    assert row is not None
-    return int(row[0])
-
-
-def wait_until_stopped(server: Server, marker: str, by: float) -> int:
-    """Poll the process list until the statement is gone or `by` (monotonic) passes."""
-    while True:
-        count = still_running(server, marker)
-        if count == 0 or time.monotonic() > by:
-            return count
-        time.sleep(0.1)
+    return mariadb_running(marker, port=server.port)
 
 
 def test_a_mariadb_announcing_mysql_is_named_by_its_answers(mysql_banner_mariadb: Server) -> None:
@@ -99,10 +78,8 @@ def test_a_mariadb_announcing_mysql_stops_the_statement_at_the_deadline(
         )
     assert (info.value.code, info.value.phase) == (ErrorCode.TIMEOUT, Phase.QUERY)
     # The server itself gave up on the statement, not only the client on its wait.
-    left = wait_until_stopped(
-        mysql_banner_mariadb, marker, started + 1.5 + SERVER_STOP_SLACK_SECONDS
-    )
-    assert left == 0
+    by = started + 1.5 + SERVER_STOP_SLACK_SECONDS
+    assert running_after(partial(still_running, mysql_banner_mariadb), marker, by) == 0
 
 
 def test_no_query_runs_without_a_time_limit(tidb_banner_mariadb: Server) -> None:

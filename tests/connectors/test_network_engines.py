@@ -21,6 +21,12 @@ from rivergen.connectors.postgresql import PostgresConnector
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from tests.fixtures.servers import Server, unique_name
+from tests.fixtures.statements import (
+    SERVER_STOP_SLACK_SECONDS,
+    mariadb_running,
+    postgres_running,
+    running_after,
+)
 
 
 def _postgres_state(table: str) -> tuple[int, int]:
@@ -51,37 +57,6 @@ def _mariadb_state(table: str) -> tuple[int, int]:
     assert rows is not None
     assert tables is not None
     return int(rows[0]), int(tables[0])
-
-
-def _postgres_running(marker: str) -> int:
-    """How many statements holding `marker` the server is still executing."""
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres") as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
-            "AND pid <> pg_backend_pid()",
-            (f"%{marker}%",),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _mariadb_running(marker: str) -> int:
-    """How many statements holding `marker` the server is still executing."""
-    conn = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT COUNT(*) FROM information_schema.processlist "
-            "WHERE info LIKE %s AND id <> CONNECTION_ID()",
-            (f"%{marker}%",),
-        )
-        row = cur.fetchone()
-    conn.close()
-    assert row is not None
-    return int(row[0])
-
-
-# How long a server may take, past the deadline, to stop a statement (a loaded 2-core box).
-SERVER_STOP_SLACK_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -130,7 +105,7 @@ POSTGRES = Engine(
         "SELECT * INTO {t}_copy FROM {t}",
     ),
     sleep_query="SELECT pg_sleep(10) /* {marker} */",
-    running=_postgres_running,
+    running=postgres_running,
     # A read-only transaction does not stop COPY ... TO PROGRAM.
     file_write_query="COPY (SELECT 1) TO PROGRAM 'touch {path}'",
     bad_option={"target_session_attrs": "bogus"},
@@ -147,7 +122,7 @@ MARIADB = Engine(
     state=_mariadb_state,
     writes=(*_COMMON_WRITES, "DELETE FROM {t}", "TRUNCATE TABLE {t}"),
     sleep_query="SELECT SLEEP(10) /* {marker} */",
-    running=_mariadb_running,
+    running=mariadb_running,
     # A read-only transaction does not stop SELECT ... INTO OUTFILE.
     file_write_query="SELECT 1 INTO OUTFILE '{path}'",
     bad_option={"charset": "klingon"},
@@ -263,9 +238,7 @@ def test_slow_query_is_cut_at_the_deadline(engine: Engine, request: pytest.Fixtu
     assert (failure.code, failure.phase) == (ErrorCode.TIMEOUT, Phase.QUERY)
     assert time.monotonic() - started < 1.6
     # The server stopped the statement too (its own time limit), not only the client's wait.
-    while engine.running(marker) and time.monotonic() < started + 1 + SERVER_STOP_SLACK_SECONDS:
-        time.sleep(0.1)
-    assert engine.running(marker) == 0
+    assert running_after(engine.running, marker, started + 1 + SERVER_STOP_SLACK_SECONDS) == 0
 
 
 @pytest.mark.parametrize(("engine", "template"), WRITE_CASES)
