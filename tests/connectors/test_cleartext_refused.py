@@ -15,6 +15,7 @@ from rivergen.connectors.postgresql import SPEC as POSTGRES_SPEC
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, ProbeFailure
 from tests.fixtures.peers import RecordingPeer
+from tests.fixtures.servers import Server
 
 PASSWORD = "cleartext-canary-4e2b"
 
@@ -88,3 +89,14 @@ def test_mysql_refuses_to_send_the_password_in_clear(
     assert failure.code is ErrorCode.SSL_ERROR, failure
     assert "mysql_clear_password" in failure.message
     assert "verify-full" in failure.message
+
+
+def test_a_real_mariadb_login_reports_its_security(mariadb_with_password: Server) -> None:
+    """The machine's MariaDB offers no TLS; its users log in with mysql_native_password."""
+    target = mariadb_with_password.target(ssl_mode="prefer")
+    result = MARIADB_SPEC.connector.probe(target, "SELECT 1", Deadline.after(5))
+    assert result.security.tls is False
+    assert result.security.tls_verified is False
+    assert result.security.tls_version is None
+    assert result.security.auth_method == "mysql_native_password"
+    assert result.security.cleartext_password is False

@@ -12,6 +12,7 @@ import pytest
 from rivergen.connectors._support import MAX_CELL_BYTES, MAX_RESULT_CHARS, first_cell
 from rivergen.connectors.base import ConnectionTarget, ConnectorResult
 from rivergen.connectors.duckdb_engine import SPEC as DUCKDB_SPEC
+from rivergen.connectors.mysql import MARIADB_SPEC
 from rivergen.connectors.postgresql import SPEC as POSTGRES_SPEC
 from rivergen.connectors.sqlite import SPEC as SQLITE_SPEC
 from rivergen.core.deadline import Deadline
@@ -128,3 +129,24 @@ def test_postgres_small_cells_keep_their_type_through_the_bound(local_postgres: 
     assert timestamp.test_query_result_truncated is False
     empty = POSTGRES_SPEC.connector.probe(target, "SELECT 1 WHERE false", Deadline.after(5))
     assert (empty.test_query_result, empty.test_query_result_truncated) == (None, False)
+
+
+def test_mysql_stops_reading_a_huge_first_row(local_mariadb: Server) -> None:
+    failures: list[ProbeFailure] = []
+
+    def probe() -> None:
+        with pytest.raises(ProbeFailure) as info:
+            MARIADB_SPEC.connector.probe(
+                local_mariadb.target(), "SELECT REPEAT('x', 12000000)", Deadline.after(10)
+            )
+        failures.append(info.value)
+
+    growth = peak_rss_growth_mib(probe)
+    (failure,) = failures
+    assert failure.code is ErrorCode.QUERY_ERROR, failure
+    assert "larger than 4 MiB" in failure.message
+    assert growth < 4 + 8, growth  # not the 12 MB the server sent
+    cut = MARIADB_SPEC.connector.probe(
+        local_mariadb.target(), "SELECT REPEAT('y', 100000)", Deadline.after(10)
+    )
+    assert (cut.test_query_result, cut.test_query_result_truncated) == ("y" * 1024, True)

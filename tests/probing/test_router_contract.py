@@ -300,3 +300,25 @@ async def test_a_long_first_cell_is_cut_to_1024_characters_and_flagged(tenancy: 
     data = result_of(await run_test(tenancy.client, data_source_id, tenancy.owner, short_query))
     assert data["test_query_result"] == "x" * 1024
     assert data["test_query_result_truncated"] is False
+
+
+async def test_security_of_a_real_postgres_connection(
+    tenancy: Tenancy, local_postgres: Server
+) -> None:
+    import psycopg
+
+    body = network_body("postgresql", local_postgres, unique_name("pg"), ssl_mode="prefer")
+    data_source_id = int((await tenancy.create(body))["id"])
+    query = {"test_query": "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"}
+    data = result_of(await run_test(tenancy.client, data_source_id, tenancy.owner, query))
+    assert_shape(data)
+    assert data["connection_successful"] is True, data
+    security = data["security"]
+    # What the server itself says of this session's encryption.
+    assert security["tls"] is (data["test_query_result"] == "true")
+    assert security["tls_verified"] is False  # prefer never verifies
+    assert security["auth_method"] == "none"  # the local server trusts its clients
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres") as conn:
+        row = conn.execute("SHOW ssl").fetchone()
+    assert row is not None
+    assert security["tls"] is (row[0] == "on")
