@@ -52,7 +52,7 @@ async def test_webhook_is_signed_and_secret_shown_once(
     assert delivery["status"] == "sent"
     assert delivery["attempts"] == 1
     assert delivery["last_status_code"] == 200
-    (received,) = http_receiver.wait_for(1)
+    (received,) = await http_receiver.wait_for(1)
     payload = verify(secret, received)
     assert payload["type"] == "test"
     assert payload["id"] == delivery["event_id"]
@@ -77,7 +77,7 @@ async def test_rotated_secret_signs_and_old_one_stops(
     assert rotated.startswith("whsec_")
     assert rotated != channel["secret"]
     await send_test(tenancy, channel["id"])
-    (received,) = http_receiver.wait_for(1)
+    (received,) = await http_receiver.wait_for(1)
     verify(rotated, received)
     with pytest.raises(WebhookVerificationError):
         verify(channel["secret"], received)
@@ -98,7 +98,7 @@ async def test_500_twice_then_delivered_with_same_webhook_id(
     assert done["attempts"] == 3
     assert done["last_status_code"] == 200
     assert done["sent_at"]
-    received = http_receiver.wait_for(3)
+    received = await http_receiver.wait_for(3)
     assert len(received) == 3
     assert {r.headers["webhook-id"] for r in received} == {first["event_id"]}
     assert [r.status for r in received] == [500, 500, 200]
@@ -117,7 +117,7 @@ async def test_slack_payload_has_text_and_blocks_and_url_is_masked(
     assert channel["secret"] is None
     delivery = await send_test(tenancy, channel["id"])
     assert delivery["status"] == "sent"
-    (received,) = http_receiver.wait_for(1)
+    (received,) = await http_receiver.wait_for(1)
     assert received.path == "/services/T000/B000/XXXXSECRET"
     body = json.loads(received.body)
     assert set(body) == {"text", "blocks"}
@@ -143,7 +143,7 @@ async def test_email_over_smtp_with_auth(tenancy: Tenancy, smtp_receiver: SmtpRe
     assert channel["config"]["password"] == "********"
     delivery = await send_test(tenancy, channel["id"])
     assert delivery["status"] == "sent", delivery
-    (mail,) = smtp_receiver.wait_for(1)
+    (mail,) = await smtp_receiver.wait_for(1)
     assert mail.mail_from == "rivergen@example.com"
     assert sorted(mail.rcpt_tos) == ["dba@example.com", "oncall@example.com"]
     text = mail.content.decode() if isinstance(mail.content, bytes) else str(mail.content)

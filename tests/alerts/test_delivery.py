@@ -31,7 +31,7 @@ async def test_allowed_name_is_reached_at_the_checked_address(http_receiver: Htt
     attempt = await sender.send("slack", {}, {"url": url}, "evt_1", PAYLOAD)
     assert attempt.ok
     assert attempt.status_code == 200
-    (received,) = http_receiver.wait_for(1)
+    (received,) = await http_receiver.wait_for(1)
     assert received.headers["Host"] == f"localhost:{http_receiver.port}"
 
 

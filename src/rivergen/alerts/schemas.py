@@ -53,7 +53,7 @@ class ChannelUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = _NAME
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*$")
     config: UrlConfig | EmailConfig | None = None
     enabled: bool | None = None
 
@@ -95,7 +95,7 @@ class RuleUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = _NAME
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\x00]*$")
     channel_ids: list[Id] | None = Field(default=None, min_length=1, max_length=20)
     data_source_ids: list[Id] | None = Field(default=None, max_length=1000)
     failures_before_alert: int | None = Field(default=None, ge=1, le=1000)
