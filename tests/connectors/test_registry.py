@@ -19,6 +19,7 @@ def test_engines_and_aliases() -> None:
         *("redshift", "cockroachdb", "timescaledb", "yugabytedb", "tidb", "clickhouse"),
         "mongodb",
         "mssql",
+        "oracle",
     }
     for name, key in [("postgres", "postgresql"), ("PG", "postgresql"), (" sqlite3 ", "sqlite")]:
         spec = resolve_engine(name)
@@ -32,7 +33,7 @@ def test_every_spec_is_complete(spec: EngineSpec) -> None:
     connector: Connector = spec.connector
     assert callable(connector.probe)
     assert driver_installed(spec)
-    own_default = {"redis": "PING", "mongodb": '{"ping": 1}'}
+    own_default = {"redis": "PING", "mongodb": '{"ping": 1}', "oracle": "SELECT 1 FROM DUAL"}
     assert spec.default_query == own_default.get(spec.key, "SELECT 1")
     fields = spec.connection_model.model_fields
     assert spec.secret_fields <= set(fields)
@@ -63,6 +64,7 @@ def test_missing_driver_is_reported() -> None:
         ("clickhouse", "clickhouse-driver is not installed"),
         ("mongodb", "pymongo is not installed"),
         ("mssql", "pymssql is not installed"),
+        ("oracle", "oracledb is not installed"),
         ("duckdb", "duckdb is not installed"),
         ("redis", "redis-py is not installed"),
     ],

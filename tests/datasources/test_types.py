@@ -26,6 +26,7 @@ EXPECTED = {
     "clickhouse": (9000, {"host"}, {"password"}, False),
     "mongodb": (27017, {"host"}, {"password"}, False),
     "mssql": (1433, {"host", "username"}, {"password"}, False),
+    "oracle": (1521, {"host", "username"}, {"password"}, False),
 }
 
 

@@ -38,8 +38,10 @@ def tenancy(module_tenancy: Tenancy) -> Tenancy:
 def body(engine: str, host: str, **connection: Any) -> dict[str, Any]:
     """An unsaved configuration of `engine` at `host`: its other required text fields set to
     `probe`, its defaults otherwise."""
-    required = ENGINES[engine].connection_model.model_json_schema().get("required", [])
-    fields = {name: "probe" for name in required if name != "host"}
+    schema = ENGINES[engine].connection_model.model_json_schema()
+    fields = {name: "probe" for name in schema.get("required", []) if name != "host"}
+    if engine == "oracle":
+        fields["database"] = "probe"  # a service name (or a SID) is required
     return {
         "name": unique_name(engine),
         "type": engine,

@@ -11,6 +11,7 @@ from rivergen.connectors import (
     mongodb_engine,
     mssql_engine,
     mysql,
+    oracle_engine,
     pg_family,
     postgresql,
     redis_engine,
@@ -30,6 +31,7 @@ ENGINES: dict[str, EngineSpec] = {
         clickhouse_engine.SPEC,
         mongodb_engine.SPEC,
         mssql_engine.SPEC,
+        oracle_engine.SPEC,
     )
 }
 
