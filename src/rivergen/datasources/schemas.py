@@ -1,7 +1,8 @@
 """Request and response bodies of data sources.
 
 `connection` is validated per engine by the service (the engine is only known once `type` is
-read), so here it is an object; `GET /api/v1/data-source-types` documents each engine's fields.
+read), so here it is an object; the OpenAPI document shows each body as the union of its
+per-engine variants (`documented.py`), and `GET /api/v1/data-source-types` lists the fields.
 """
 
 from __future__ import annotations
@@ -9,18 +10,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
+from rivergen.datasources.documented import all_engine_names, documented_as_union
 from rivergen.tunnels.schemas import SshTunnelConfig
 
 MASK = "********"
 Status = Literal["pending", "active", "failed"]
 
 
+def exact_engine_name(value: str | None) -> str | None:
+    """Refuse a `type` that is not, exactly, an engine's key or alias (as documented)."""
+    if value is not None and value not in all_engine_names():
+        known = ", ".join(all_engine_names())
+        raise PydanticCustomError("enum", "Unknown type; one of: {known}", {"known": known})
+    return value
+
+
 class DataSourceCreate(BaseModel):
     """A new data source."""
 
     model_config = ConfigDict(extra="forbid")
+    __get_pydantic_json_schema__ = classmethod(documented_as_union())
 
     name: str = Field(min_length=1, max_length=200)
     type: str = Field(min_length=1, max_length=32, examples=["postgresql"])
@@ -41,6 +53,8 @@ class DataSourceCreate(BaseModel):
     ssh_tunnel: SshTunnelConfig | None = None
     health_check_interval_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
 
+    _type_is_exact = field_validator("type")(exact_engine_name)
+
 
 class DataSourceUpdate(BaseModel):
     """A partial change: omitted fields keep their value; `connection` keys merge into stored ones.
@@ -50,6 +64,7 @@ class DataSourceUpdate(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+    __get_pydantic_json_schema__ = classmethod(documented_as_union(patch=True))
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     type: str | None = Field(default=None, min_length=1, max_length=32)
@@ -57,6 +72,8 @@ class DataSourceUpdate(BaseModel):
     connection: dict[str, Any] | None = None
     ssh_tunnel: dict[str, Any] | None = None
     health_check_interval_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+
+    _type_is_exact = field_validator("type")(exact_engine_name)
 
 
 class DataSourceOut(BaseModel):
