@@ -25,8 +25,9 @@ def document() -> dict[str, Any]:
 
 
 def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    components: dict[str, dict[str, Any]] = document["components"]["schemas"]
     while "$ref" in schema:
-        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        schema = components[str(schema["$ref"]).rsplit("/", 1)[1]]
     return schema
 
 
@@ -36,7 +37,8 @@ def tagged_union(document: dict[str, Any], which: str) -> dict[str, Any]:
     schema = resolve(document, body["schema"])
     if which == "update":
         # With `type`: the engine's variant; without: the stored engine stays.
-        tagged, same_engine = schema["anyOf"]
+        options: list[dict[str, Any]] = schema["anyOf"]
+        tagged, same_engine = options
         assert "type" not in resolve(document, same_engine)["properties"]
         return tagged
     return schema
