@@ -17,7 +17,7 @@ from rivergen.connectors.postgresql import SPEC as POSTGRES_SPEC
 from rivergen.connectors.sqlite import SPEC as SQLITE_SPEC
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, ProbeFailure
-from tests.fixtures.peers import peak_rss_growth_mib
+from tests.fixtures.peers import RecordingPeer, peak_rss_growth_mib
 from tests.fixtures.servers import Server
 
 
@@ -150,3 +150,25 @@ def test_mysql_stops_reading_a_huge_first_row(local_mariadb: Server) -> None:
         local_mariadb.target(), "SELECT REPEAT('y', 100000)", Deadline.after(10)
     )
     assert (cut.test_query_result, cut.test_query_result_truncated) == ("y" * 1024, True)
+
+
+def test_a_hostile_postgres_servers_huge_row_is_cut(huge_row_postgres: RecordingPeer) -> None:
+    target = ConnectionTarget(
+        host="127.0.0.1",
+        address="127.0.0.1",
+        port=huge_row_postgres.port,
+        username="probe",
+        ssl_mode="disable",
+    )
+    failures: list[ProbeFailure] = []
+
+    def probe() -> None:
+        with pytest.raises(ProbeFailure) as info:
+            POSTGRES_SPEC.connector.probe(target, "SELECT 1", Deadline.after(10))
+        failures.append(info.value)
+
+    growth = peak_rss_growth_mib(probe)
+    (failure,) = failures
+    assert failure.code is ErrorCode.QUERY_ERROR, failure
+    assert "larger than 8 MiB" in failure.message
+    assert growth < 100, growth  # not the 400 MB announced

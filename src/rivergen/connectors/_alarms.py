@@ -10,6 +10,7 @@ import contextlib
 import heapq
 import itertools
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -126,3 +127,69 @@ class SocketWatchdog:
         for sock in self._socks:
             sock.close()
         self._socks.clear()
+
+
+# Linux's struct tcp_info: tcpi_bytes_received (u64) at this offset (kernel 4.1+).
+_TCP_INFO_SIZE = 256
+_BYTES_RECEIVED_AT = 128
+
+
+def bytes_received(sock: socket.socket) -> int | None:
+    """What the kernel has received on `sock` so far; None where TCP_INFO cannot tell."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_SIZE)
+    except (OSError, AttributeError):
+        return None
+    if len(info) < _BYTES_RECEIVED_AT + 8:
+        return None
+    value: int = struct.unpack_from("<Q", info, _BYTES_RECEIVED_AT)[0]
+    return value
+
+
+class ReceiveLimit:
+    """Shuts a socket down once more than `limit` bytes have arrived on it from now on.
+
+    For drivers that read a message whole whatever its announced length (libpq): the alarm
+    thread polls the kernel's count every POLL_SECONDS, so what the driver can have buffered is
+    `limit` plus what arrives in one interval. Without TCP_INFO (not Linux) nothing is limited.
+    """
+
+    POLL_SECONDS = 0.005
+
+    def __init__(self, fd: int, limit: int) -> None:
+        self._sock = socket.socket(fileno=socket.dup(fd))
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.exceeded = False
+        start = bytes_received(self._sock)
+        self._until = None if start is None else start + limit
+        if self._until is not None:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        _CLOCK.schedule(time.monotonic() + self.POLL_SECONDS, Alarm(self._check))
+
+    def _check(self) -> None:
+        with self._lock:
+            if self._stopped or self._until is None:
+                return
+            received = bytes_received(self._sock)
+            if received is not None and received <= self._until:
+                self._schedule()
+                return
+            self.exceeded = received is not None
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> ReceiveLimit:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with self._lock:  # a poll running now finishes first; later ones see _stopped
+            self._stopped = True
+            self._sock.close()

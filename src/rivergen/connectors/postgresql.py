@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from rivergen.connectors._alarms import SocketWatchdog
+from rivergen.connectors._alarms import ReceiveLimit, SocketWatchdog
 from rivergen.connectors._denied import refuse_denied_postgres
 from rivergen.connectors._pg_connect import open_pgconn
 from rivergen.connectors._support import (
@@ -75,6 +75,8 @@ ALLOWED_OPTIONS: dict[str, type] = {
     "channel_binding": str,
 }
 
+# What the answers after login (session setup, version, the test query) may bring in all.
+MAX_ANSWER_BYTES = 8 << 20
 # Statements that can be a subquery: their first cell is bounded by the server (`_bounded`).
 _WRAPPABLE = frozenset({"SELECT", "WITH", "VALUES", "TABLE"})
 _DEFAULT_SSL_MODE = "prefer"  # libpq's own default, for targets built without the model
@@ -212,6 +214,16 @@ def _security(pgconn: PGconn, ssl_mode: str) -> Security:
     )
 
 
+def answer_too_large() -> ProbeFailure:
+    """The server sent more than this process reads for one test query."""
+    return ProbeFailure(
+        ErrorCode.QUERY_ERROR,
+        Phase.QUERY,
+        f"The server's answer is larger than {MAX_ANSWER_BYTES >> 20} MiB and was not read; "
+        "select a shorter value (left(col, 1024))",
+    )
+
+
 def _query_failure(
     exc: Exception, watchdog: SocketWatchdog, deadline: Deadline, secrets: list[str | None]
 ) -> ProbeFailure:
@@ -284,13 +296,20 @@ class PostgresConnector(KeywordGuarded):
             # The guarded path only: with the keyword guard off (tests), the read-only
             # transaction alone must refuse writes, as written.
             wrapped = self.check_keywords and first_keyword(sql) in _WRAPPABLE
-            with SocketWatchdog(deadline) as watchdog:
+            # A server that ignores the subquery could still send one huge message, which
+            # libpq reads whole: the kernel's byte count cuts the session past MAX_ANSWER_BYTES.
+            with (
+                SocketWatchdog(deadline) as watchdog,
+                ReceiveLimit(pgconn.socket, MAX_ANSWER_BYTES) as limit,
+            ):
                 watchdog.watch(pgconn.socket)
                 try:
                     version, row = self._run(
                         conn, _bounded(sql) if wrapped else sql, deadline, version
                     )
                 except psycopg.Error as exc:
+                    if limit.exceeded:
+                        raise answer_too_large() from None
                     raise _query_failure(exc, watchdog, deadline, secrets) from None
             clock.lap(Phase.QUERY)
         finally:
