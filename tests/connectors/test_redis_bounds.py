@@ -10,7 +10,7 @@ from rivergen.connectors.redis_engine import MAX_REPLY_BYTES, SPEC
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure, Security
 from rivergen.probing.hints import hint_for
-from tests.fixtures.peers import RecordingPeer, peak_rss_growth_mib
+from tests.fixtures.peers import RecordingPeer, refused_with_peak_growth
 from tests.fixtures.servers import Server, unique_name
 
 CONNECTOR = SPEC.connector
@@ -20,15 +20,9 @@ def test_a_hostile_servers_huge_bulk_reply_is_not_read_whole(
     huge_reply_redis: RecordingPeer,
 ) -> None:
     target = ConnectionTarget(host="127.0.0.1", address="127.0.0.1", port=huge_reply_redis.port)
-    failures: list[ProbeFailure] = []
-
-    def probe() -> None:
-        with pytest.raises(ProbeFailure) as info:
-            CONNECTOR.probe(target, "PING", Deadline.after(5))
-        failures.append(info.value)
-
-    growth = peak_rss_growth_mib(probe)
-    (failure,) = failures
+    failure, growth = refused_with_peak_growth(
+        lambda: CONNECTOR.probe(target, "PING", Deadline.after(5))
+    )
     assert (failure.code, failure.phase) == (ErrorCode.QUERY_ERROR, Phase.QUERY), failure
     assert "larger than" in failure.message
     assert growth < 3 * MAX_REPLY_BYTES / (1 << 20) + 16, growth  # not the 400 MB announced

@@ -16,8 +16,8 @@ from rivergen.connectors.mysql import MARIADB_SPEC
 from rivergen.connectors.postgresql import SPEC as POSTGRES_SPEC
 from rivergen.connectors.sqlite import SPEC as SQLITE_SPEC
 from rivergen.core.deadline import Deadline
-from rivergen.core.outcome import ErrorCode, ProbeFailure
-from tests.fixtures.peers import RecordingPeer, peak_rss_growth_mib
+from rivergen.core.outcome import ErrorCode
+from tests.fixtures.peers import RecordingPeer, peak_rss_growth_mib, refused_with_peak_growth
 from tests.fixtures.servers import Server
 
 
@@ -53,15 +53,11 @@ def _file_target(tmp_path: Path, engine: str) -> ConnectionTarget:
 
 def test_sqlite_refuses_to_build_a_huge_blob(tmp_path: Path) -> None:
     target = _file_target(tmp_path, "sqlite")
-    failures: list[ProbeFailure] = []
-
-    def probe() -> None:
-        with pytest.raises(ProbeFailure) as info:
-            SQLITE_SPEC.connector.probe(target, "SELECT randomblob(900000000)", Deadline.after(5))
-        failures.append(info.value)
-
-    growth = peak_rss_growth_mib(probe)
-    (failure,) = failures
+    failure, growth = refused_with_peak_growth(
+        lambda: SQLITE_SPEC.connector.probe(
+            target, "SELECT randomblob(900000000)", Deadline.after(5)
+        )
+    )
     assert failure.code is ErrorCode.QUERY_ERROR
     assert "too big" in failure.message
     assert growth < 32, growth  # not the 900 MB asked for
@@ -76,16 +72,10 @@ def test_duckdb_bounds_what_its_operators_hold(tmp_path: Path) -> None:
         target, "SELECT current_setting('memory_limit')", Deadline.after(5)
     )
     assert setting.test_query_result == "244.1 MiB"  # 256 MB as DuckDB prints it
-    failures: list[ProbeFailure] = []
     hungry = "SELECT count(DISTINCT i::VARCHAR) FROM range(60000000) t(i)"
-
-    def probe() -> None:
-        with pytest.raises(ProbeFailure) as info:
-            DUCKDB_SPEC.connector.probe(target, hungry, Deadline.after(20))
-        failures.append(info.value)
-
-    growth = peak_rss_growth_mib(probe)
-    (failure,) = failures
+    failure, growth = refused_with_peak_growth(
+        lambda: DUCKDB_SPEC.connector.probe(target, hungry, Deadline.after(20))
+    )
     assert failure.code is ErrorCode.QUERY_ERROR
     assert "Out of Memory" in failure.message
     assert growth < 600, growth
@@ -132,17 +122,11 @@ def test_postgres_small_cells_keep_their_type_through_the_bound(local_postgres: 
 
 
 def test_mysql_stops_reading_a_huge_first_row(local_mariadb: Server) -> None:
-    failures: list[ProbeFailure] = []
-
-    def probe() -> None:
-        with pytest.raises(ProbeFailure) as info:
-            MARIADB_SPEC.connector.probe(
-                local_mariadb.target(), "SELECT REPEAT('x', 12000000)", Deadline.after(10)
-            )
-        failures.append(info.value)
-
-    growth = peak_rss_growth_mib(probe)
-    (failure,) = failures
+    failure, growth = refused_with_peak_growth(
+        lambda: MARIADB_SPEC.connector.probe(
+            local_mariadb.target(), "SELECT REPEAT('x', 12000000)", Deadline.after(10)
+        )
+    )
     assert failure.code is ErrorCode.QUERY_ERROR, failure
     assert "larger than 4 MiB" in failure.message
     assert growth < 4 + 8, growth  # not the 12 MB the server sent
@@ -160,15 +144,9 @@ def test_a_hostile_postgres_servers_huge_row_is_cut(huge_row_postgres: Recording
         username="probe",
         ssl_mode="disable",
     )
-    failures: list[ProbeFailure] = []
-
-    def probe() -> None:
-        with pytest.raises(ProbeFailure) as info:
-            POSTGRES_SPEC.connector.probe(target, "SELECT 1", Deadline.after(10))
-        failures.append(info.value)
-
-    growth = peak_rss_growth_mib(probe)
-    (failure,) = failures
+    failure, growth = refused_with_peak_growth(
+        lambda: POSTGRES_SPEC.connector.probe(target, "SELECT 1", Deadline.after(10))
+    )
     assert failure.code is ErrorCode.QUERY_ERROR, failure
     assert "larger than 8 MiB" in failure.message
     assert growth < 100, growth  # not the 400 MB announced

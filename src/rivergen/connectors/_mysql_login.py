@@ -114,6 +114,12 @@ def connection_class(pymysql: Any) -> Any:
             if self.rivergen_read_budget is not None:
                 self.rivergen_read_budget -= num_bytes
                 if self.rivergen_read_budget < 0:
+                    # Nothing may read the rest: not the result's clean-up (it would drain the
+                    # row), not the close (the session is abandoned, the server rolls back).
+                    result = getattr(self, "_result", None)
+                    if result is not None:
+                        result.unbuffered_active = False
+                    self._force_close()
                     raise row_too_large()
             data: bytes = super()._read_bytes(num_bytes)
             return data
