@@ -177,3 +177,27 @@ async def test_mute_suppresses_deliveries_not_events(
     assert health["summary"]["checks"] == 1
     await asyncio.sleep(0.3)
     assert http_receiver.requests == []
+
+
+async def test_stopped_scheduler_raises_stale_once(
+    tenancy: Tenancy, http_receiver: HttpReceiver, local_postgres: Server
+) -> None:
+    channel = await add_channel(tenancy, "webhook", {"url": http_receiver.url()})
+    await add_rule(tenancy, channel_ids=[channel["id"]])
+    body = postgres_source(local_postgres.host, local_postgres.port, name="watched")
+    source = await tenancy.create({**body, "health_check_interval_seconds": 2})
+    deadline = time.monotonic() + 20
+    while (await tenancy.get(source["id"]))["status"] != "active":
+        assert time.monotonic() < deadline, "the first scheduled check never succeeded"
+        await asyncio.sleep(0.2)
+    # The monitor itself stops: no scheduled check arrives any more.
+    scheduler = tenancy.api.app.state.context.scheduler
+    assert scheduler is not None
+    await scheduler.close()
+    (stale,) = await wait_events(tenancy, source["id"], "data_source.stale", 1, timeout=20)
+    assert stale["payload"]["status"] == "stale"
+    (received,) = await http_receiver.wait_for(1)
+    assert received.headers["webhook-id"] == stale["id"]
+    await asyncio.sleep(5.5)
+    kinds = [e["type"] for e in await events(tenancy, data_source_id=source["id"])]
+    assert kinds == ["data_source.stale"]
