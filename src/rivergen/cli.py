@@ -10,6 +10,7 @@ import typer
 
 from rivergen.identity.models import Role
 from rivergen.logging import configure_logging
+from rivergen.remote.apply_cmd import register as register_declarative
 from rivergen.remote.commands import register as register_remote
 from rivergen.settings import Settings, SettingsError, load_settings
 
@@ -236,6 +237,7 @@ def beat(
 
 # Remote commands (HTTP only): their own modules, so that this one stays about the local server.
 register_remote(app)
+register_declarative(app)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from rivergen.alerts.rules_service import RuleService
 from rivergen.alerts.service import ChannelService
 from rivergen.alerts.transitions import AlertObserver
 from rivergen.apitokens.service import ApiTokenService
+from rivergen.datasources.fingerprints import CANDIDATES_PER_MINUTE, FingerprintOracle
 from rivergen.datasources.service import DataSourceService
 from rivergen.health.scheduler import HealthScheduler, build_scheduler
 from rivergen.health.source_gauges import SourceGauges
@@ -55,6 +56,7 @@ class AppContext:
     rules: RuleService
     dispatcher: Dispatcher
     gauges: SourceGauges
+    fingerprints: FingerprintOracle
     scheduler: HealthScheduler | None = field(default=None)
 
     async def start(self) -> None:
@@ -175,4 +177,7 @@ def build_context(settings: Settings) -> AppContext:
         dispatcher=dispatcher,
         gauges=gauges,
         api_tokens=ApiTokenService(sessions, signed_in),
+        fingerprints=FingerprintOracle(
+            data_sources.fingerprints, SlidingWindow(CANDIDATES_PER_MINUTE, 60)
+        ),
     )

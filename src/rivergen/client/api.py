@@ -12,7 +12,7 @@ from rivergen import __version__
 from rivergen.apitokens.schemas import ApiTokenCreated, ApiTokenOut
 from rivergen.audit.schemas import AuditEventOut
 from rivergen.client.errors import ConnectionFailed, error_from
-from rivergen.datasources.schemas import DataSourceOut
+from rivergen.datasources.schemas import DataSourceOut, EngineOut
 from rivergen.health.schemas import HealthOut
 from rivergen.organizations.schemas import OrganizationOut
 from rivergen.probing.schemas import TestResultOut
@@ -166,6 +166,26 @@ class Client:
             f"/data-sources/{data_source_id}/test",
             json=body,
             timeout=max(wait, self._timeout),
+        )
+
+    def secret_fingerprints(
+        self,
+        data_source_id: int,
+        connection: dict[str, str],
+        ssh_tunnel: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """The fingerprints these values would have as the source's secrets (admin and up);
+        compare with its `secret_fingerprints`. Nothing is stored."""
+        body = {"connection": connection, "ssh_tunnel": ssh_tunnel or {}}
+        data: dict[str, str] = self.request(
+            "POST", f"/data-sources/{data_source_id}/secret-fingerprints", json=body
+        )
+        return data
+
+    def engine_types(self) -> list[EngineOut]:
+        """The engines the server knows, their aliases and fields (which are secret)."""
+        return TypeAdapter(list[EngineOut]).validate_python(
+            self.request("GET", "/data-source-types")
         )
 
     def health(self, data_source_id: int, limit: int = 20) -> HealthOut:

@@ -34,6 +34,8 @@ class DataSource(Base):
     # Names of the set secrets ({"connection": [...], "ssh_tunnel": [...]}), never their values:
     # reads show what is set without decrypting. None on rows written before it existed.
     secret_names: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, nullable=True)
+    # "connection.password" -> HMAC of the value (datasources/fingerprints.py), never a value.
+    secret_fingerprints: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     health_check_interval_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     check_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -15,6 +15,7 @@ from rivergen.datasources.schemas import (
     DataSourceOut,
     DataSourceUpdate,
     EngineOut,
+    SecretCandidates,
 )
 from rivergen.datasources.types import engine_catalogue
 
@@ -108,3 +109,27 @@ async def delete_data_source(
     """Delete a data source and its health history (admin and up)."""
     await context.data_sources.delete(caller, data_source_id)
     return ok(None, "Data source deleted")
+
+
+@router.post(
+    "/data-sources/{data_source_id}/secret-fingerprints",
+    response_model=Envelope[dict[str, str]],
+    responses=error_responses(401, 403, 404, 422, 429),
+)
+async def secret_fingerprints(
+    data_source_id: ObjectId,
+    body: SecretCandidates,
+    caller: CurrentCaller,
+    session: Session,
+    context: Context,
+) -> dict[str, Any]:
+    """Fingerprints the given values would have as this source's secrets (admin and up).
+
+    Compare them with the source's `secret_fingerprints` to learn whether a secret changed
+    without reading it; nothing is stored, and the values are not kept.
+    """
+    source = await context.data_sources.get(session, caller, data_source_id)
+    data = context.fingerprints.candidates(
+        caller, source.organization_id, source.name, source.type, body
+    )
+    return ok(data, "Secret fingerprints computed")

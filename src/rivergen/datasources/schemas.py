@@ -8,7 +8,7 @@ per-engine variants (`documented.py`), and `GET /api/v1/data-source-types` lists
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -95,6 +95,18 @@ class DataSourceOut(BaseModel):
     last_error_message: str | None
     database_version: str | None
     ssh_host_key_fingerprint: str | None
+    secret_fingerprints: dict[str, str] = Field(
+        default_factory=dict,
+        description="For each set secret (e.g. connection.password) a keyed HMAC, never the "
+        "value: compare with POST /data-sources/{id}/secret-fingerprints",
+    )
+
+    @field_validator("secret_fingerprints", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: object) -> object:
+        # Rows written before fingerprints were kept have none.
+        return {} if value is None else value
+
     created_by: int | None
     created_at: datetime
     updated_at: datetime
@@ -123,3 +135,16 @@ class EngineOut(BaseModel):
     default_test_query: str
     fields: list[EngineField]
     allowed_options: list[str]
+
+
+class SecretCandidates(BaseModel):
+    """Secret values whose fingerprints a client wants, to compare with the stored ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connection: dict[str, Annotated[str, Field(max_length=65536)]] = Field(
+        default_factory=dict, max_length=16
+    )
+    ssh_tunnel: dict[str, Annotated[str, Field(max_length=65536)]] = Field(
+        default_factory=dict, max_length=8
+    )

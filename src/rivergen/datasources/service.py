@@ -24,6 +24,7 @@ from rivergen.datasources.config import (
     split_secrets,
     validate_connection,
 )
+from rivergen.datasources.fingerprints import Fingerprinter
 from rivergen.datasources.models import DataSource
 from rivergen.datasources.repository import DataSourceRepository, ListFilters
 from rivergen.datasources.schemas import (
@@ -91,6 +92,7 @@ class DataSourceService:
     ) -> None:
         self._sessions = sessions
         self._box = box
+        self.fingerprints = Fingerprinter(box)
         self._file_root = file_root
         self._min_interval = min_interval_seconds
 
@@ -238,13 +240,12 @@ class DataSourceService:
                 description=body.description,
                 connection=plain,
                 ssh_tunnel=tunnel,
-                secrets_ciphertext=self._encrypt(secrets),
-                secret_names=names_of(secrets),
                 health_check_interval_seconds=body.health_check_interval_seconds,
                 next_check_at=first_check_at(body.health_check_interval_seconds),
                 status="pending",
                 created_by=caller.user.id,
             )
+            self._store_secrets(row, secrets)
             await repo.add(row)
             await add_event(
                 session,
@@ -258,10 +259,15 @@ class DataSourceService:
             )
         return self.to_out(row)
 
-    def _encrypt(self, secrets: SecretMap) -> str | None:
-        if not any(secrets.values()):
-            return None
-        return self._box.encrypt(json.dumps(secrets, sort_keys=True))
+    def _store_secrets(self, row: DataSource, secrets: SecretMap) -> None:
+        # Once the name is final: it is part of each fingerprint.
+        row.secrets_ciphertext = (
+            self._box.encrypt(json.dumps(secrets, sort_keys=True))
+            if any(secrets.values())
+            else None
+        )
+        row.secret_names = names_of(secrets)
+        row.secret_fingerprints = self.fingerprints.of(row.organization_id, row.name, secrets)
 
     async def update(
         self, caller: Caller, data_source_id: int, body: DataSourceUpdate
@@ -297,8 +303,7 @@ class DataSourceService:
             row.type = config.spec.key
             row.connection = plain
             row.ssh_tunnel = tunnel
-            row.secrets_ciphertext = self._encrypt(secrets)
-            row.secret_names = names_of(secrets)
+            self._store_secrets(row, secrets)
             if plan.destination_changed:
                 # Results of the old destination say nothing about the new one.
                 row.status = "pending"
@@ -364,15 +369,14 @@ class DataSourceService:
             after_id = rows[-1].id
 
     def _rotate_row(self, row: DataSource) -> bool:
-        """Re-encrypt one row if an older key made it (and learn its secret names); changed?"""
+        """Re-encrypt one row if an older key made it (and learn its secret names); rotated?"""
         token = row.secrets_ciphertext
         assert token is not None
-        if row.secret_names is None:
-            row.secret_names = names_of(self.decrypt_secrets(row))
-        if not self._box.needs_rotation(token):
-            return False
-        row.secrets_ciphertext = self._box.rotate(token)
-        return True
+        rotate = self._box.needs_rotation(token)
+        if rotate or row.secret_names is None:
+            # Names and fingerprints (keyed by the newest key) need the secrets in plain text.
+            self._store_secrets(row, self.decrypt_secrets(row))
+        return rotate
 
 
 def _row_fields(row: DataSource) -> dict[str, Any]:
@@ -391,6 +395,7 @@ def _row_fields(row: DataSource) -> dict[str, Any]:
         "last_error_message",
         "database_version",
         "ssh_host_key_fingerprint",
+        "secret_fingerprints",
         "created_by",
         "created_at",
         "updated_at",

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import structlog
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from rivergen.security.keyfile import create_private_file, ensure_private_dir
 
@@ -130,6 +132,7 @@ class SecretBox:
             raise TypeError("SecretBox takes a list of keys; use parse_keys() for a setting value")
         checked = _validate_keys(keys, SETTING_NAME)
         self._ids = [key_id(k) for k in checked]
+        self._newest_raw = _raw_key(checked[0])
         self._fernets = {
             kid: Fernet(k.encode("ascii")) for kid, k in zip(self._ids, checked, strict=True)
         }
@@ -148,6 +151,13 @@ class SecretBox:
     def current_key_id(self) -> str:
         """Id of the key new ciphertexts are made with."""
         return self._ids[0]
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte key for another use, derived from the newest key (HKDF-SHA256, `purpose`
+        as the info): it reveals nothing of the key, and differs for each purpose."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+            self._newest_raw
+        )
 
     def encrypt(self, plaintext: str) -> str:
         """Encrypt `plaintext` with the newest key and return a `v1:<key_id>:...` token."""
