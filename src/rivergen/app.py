@@ -25,6 +25,7 @@ from rivergen.context import AppContext, build_context
 from rivergen.datasources.router import router as data_sources_router
 from rivergen.health.router import router as health_router
 from rivergen.identity.router import router as auth_router
+from rivergen.organizations.invitation_router import router as invitations_router
 from rivergen.organizations.router import router as organizations_router
 from rivergen.probing.router import router as tests_router
 from rivergen.settings import Settings, load_settings
@@ -95,6 +96,7 @@ def domain_routers() -> list[Any]:
         auth_router,
         organizations_router,
         api_tokens_router,
+        invitations_router,
         tests_router,
         data_sources_router,
         health_router,

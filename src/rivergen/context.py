@@ -22,6 +22,7 @@ from rivergen.health.source_gauges import SourceGauges
 from rivergen.identity.service import AuthService, LoginThrottle
 from rivergen.identity.signed_in import SignedInCache
 from rivergen.identity.tokens import TokenCodec
+from rivergen.organizations.invitation_service import InvitationService
 from rivergen.organizations.service import OrganizationService
 from rivergen.probing.pool import ProbePool
 from rivergen.probing.runner import Prober
@@ -47,6 +48,7 @@ class AppContext:
     codec: TokenCodec
     auth: AuthService
     organizations: OrganizationService
+    invitations: InvitationService
     secret_box: SecretBox
     data_sources: DataSourceService
     pool: ProbePool
@@ -168,6 +170,7 @@ def build_context(settings: Settings) -> AppContext:
         codec=codec,
         auth=auth,
         organizations=OrganizationService(sessions, signed_in),
+        invitations=InvitationService(sessions, signed_in, settings.invitation_ttl_seconds),
         secret_box=box,
         data_sources=data_sources,
         pool=pool,

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # (this process forgets at once). 0 checks the store on every request.
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
+    # How long an invitation's token may be accepted.
+    invitation_ttl_seconds: int = Field(default=7 * 86400, ge=60, le=90 * 86400)
+
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_client: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=300, ge=1)

@@ -103,7 +103,7 @@ async def test_unauthorized_and_forbidden_use_the_envelope(api: Api) -> None:
         json={"email": "viewer@example.com", "role": "viewer", "password": "viewer-password"},
         headers=headers,
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
     viewer = await api.headers_for("viewer@example.com", "viewer-password")
     response = await api.client.post(
         members,

@@ -59,7 +59,7 @@ class Org:
             json={"email": email, "role": role, "password": USER_PASSWORD},
             headers=self.owner,
         )
-        data_of(response, 201)
+        data_of(response, 202)
         return await self.api.headers_for(email, USER_PASSWORD)
 
     async def other_organization(self) -> int:

@@ -133,9 +133,9 @@ async def test_a_membership_change_applies_at_once_in_the_server_that_made_it(ap
         json={"email": "member@example.com", "role": "admin", "password": "member-password-1"},
         headers=admin,
     )
-    assert added.status_code == 201, added.text
-    member_id = added.json()["data"]["user_id"]
+    assert added.status_code == 202, added.text
     member = await api.headers_for("member@example.com", "member-password-1")
+    member_id = (await api.client.get(ME, headers=member)).json()["data"]["id"]
     create = {"name": "pg", "type": "postgresql", "connection": {"host": "db.example.com"}}
     assert (await api.client.get(SOURCES, headers=member)).status_code == 200  # now kept
 

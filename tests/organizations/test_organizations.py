@@ -68,6 +68,10 @@ class Acme:
     async def delete(self, actor: Member, user_id: int) -> httpx.Response:
         return await self.api.client.delete(members_url(self.id, user_id), headers=actor.headers)
 
+    async def user_id(self, email: str) -> int:
+        page = data(await self.api.client.get(members_url(self.id), headers=self.owner.headers))
+        return int(next(i["user_id"] for i in page["items"] if i["email"] == email))
+
     async def roles(self, actor: Member | None = None) -> dict[str, str]:
         headers = (actor or self.owner).headers
         page = data(await self.api.client.get(members_url(self.id), headers=headers))
@@ -174,16 +178,16 @@ async def test_members_and_viewers_cannot_manage_members(acme: Acme) -> None:
 
 
 async def test_admins_manage_members_below_owner(acme: Acme) -> None:
-    added = data(await acme.add(acme.admin, "new@acme.example", "member", PASSWORD), status=201)
-    assert added["email"] == "new@acme.example"
-    assert added["role"] == "member"
-    assert added["joined_at"].endswith("Z")
+    added = data(await acme.add(acme.admin, "new@acme.example", "member", PASSWORD), status=202)
+    assert added == {"email": "new@acme.example", "role": "member"}
+    added_id = await acme.user_id("new@acme.example")
 
-    changed = data(await acme.patch(acme.admin, added["user_id"], "admin"))
+    changed = data(await acme.patch(acme.admin, added_id, "admin"))
     assert changed["role"] == "admin"
+    assert changed["joined_at"].endswith("Z")
     assert (await acme.roles())["new@acme.example"] == "admin"
 
-    removed = await acme.delete(acme.admin, added["user_id"])
+    removed = await acme.delete(acme.admin, added_id)
     assert data(removed) is None
     assert "new@acme.example" not in await acme.roles()
 
@@ -213,10 +217,11 @@ async def test_only_owners_grant_change_or_remove_the_owner_role(acme: Acme) -> 
 
     # An owner may do all of it.
     data(await acme.patch(acme.owner, acme.admin.user_id, "owner"))
-    added = data(await acme.add(acme.owner, "boss@acme.example", "owner", PASSWORD), status=201)
+    added = data(await acme.add(acme.owner, "boss@acme.example", "owner", PASSWORD), status=202)
     assert added["role"] == "owner"
-    data(await acme.patch(acme.owner, added["user_id"], "member"))
-    data(await acme.delete(acme.owner, added["user_id"]))
+    boss_id = await acme.user_id("boss@acme.example")
+    data(await acme.patch(acme.owner, boss_id, "member"))
+    data(await acme.delete(acme.owner, boss_id))
     roles = await acme.roles()
     assert roles[acme.admin.email] == "owner"
     assert "boss@acme.example" not in roles
@@ -243,43 +248,54 @@ async def test_the_last_owner_can_be_neither_removed_nor_demoted(acme: Acme) -> 
     assert roles[acme.admin.email] == "owner"
 
 
-async def test_adding_existing_users_and_creating_accounts(acme: Acme) -> None:
+async def test_creating_accounts_and_the_same_answer_for_existing_ones(acme: Acme) -> None:
     api = acme.api
     # A new account with a password; the email is stored lower-case.
-    created = data(await acme.add(acme.admin, "New.Person@Acme.example", "viewer", PASSWORD), 201)
-    assert created["email"] == "new.person@acme.example"
-    assert "password" not in str(created)
+    created = await acme.add(acme.admin, "New.Person@Acme.example", "viewer", PASSWORD)
+    assert data(created, 202) == {"email": "new.person@acme.example", "role": "viewer"}
     new_headers = await api.headers_for("new.person@acme.example", PASSWORD)
     listed = data(await api.client.get(ORGS, headers=new_headers))
     assert [(o["name"], o["role"]) for o in listed["items"]] == [("Acme", "viewer")]
 
-    # An existing user (member of Acme) added to the default organization by email alone.
-    default = await api.client.post(
+    # An existing account (member of Acme) "created" again for the default organization: the
+    # same answer as for a new email, and nothing changes: not added, password not replaced.
+    existing = await api.client.post(
         members_url(acme.default_id),
-        json={"email": acme.member.email, "role": "viewer"},
+        json={"email": acme.member.email.upper(), "role": "viewer", "password": "another-pw-1"},
         headers=acme.owner.headers,
     )
-    assert data(default, 201)["user_id"] == acme.member.user_id
-    listed = data(await api.client.get(ORGS, headers=acme.member.headers))
-    assert {o["name"]: o["role"] for o in listed["items"]} == {
-        "Acme": "member",
-        "Default": "viewer",
-    }
-    # The existing password still works: adding by email changed nothing about the account.
-    await api.login(acme.member.email, PASSWORD)
-
-    # Conflicts and unknowns.
-    body = assert_error(await acme.add(acme.admin, acme.viewer.email, "viewer"), 409, "CONFLICT")
-    assert "already a member" in body["error"]["message"]
-    body = assert_error(
-        await acme.add(acme.admin, "MEMBER@acme.example", "viewer", "another-password"),
-        409,
-        "CONFLICT",
+    fresh = await api.client.post(
+        members_url(acme.default_id),
+        json={"email": "ghost@acme.example", "role": "viewer", "password": "another-pw-1"},
+        headers=acme.owner.headers,
     )
-    assert "already exists" in body["error"]["message"]
+    assert existing.status_code == fresh.status_code == 202
+    assert existing.json()["message"] == fresh.json()["message"]
+    assert data(existing, 202) == {"email": acme.member.email, "role": "viewer"}
+    assert data(fresh, 202) == {"email": "ghost@acme.example", "role": "viewer"}
+    listed = data(await api.client.get(ORGS, headers=acme.member.headers))
+    assert {o["name"]: o["role"] for o in listed["items"]} == {"Acme": "member"}
     await api.login(acme.member.email, PASSWORD)  # the password was not replaced
-    assert_error(await acme.add(acme.admin, "ghost@acme.example", "viewer"), 404, "NOT_FOUND")
-    assert "ghost@acme.example" not in await acme.roles()
+    # A current member, too: same answer, role unchanged.
+    again = await acme.add(acme.admin, acme.viewer.email, "admin", "another-pw-1")
+    assert again.status_code == 202
+    assert again.json()["message"] == fresh.json()["message"]
+    assert (await acme.roles())[acme.viewer.email] == "viewer"
+
+    # Without a password nobody is added, known or not: existing accounts are invited.
+    for email in (acme.member.email, "nobody@acme.example"):
+        body = assert_error(
+            await acme.add(acme.admin, email, "viewer", None), 422, "VALIDATION_ERROR"
+        )
+        assert "/invitations" in body["error"]["message"]
+        assert [d["field"] for d in body["error"]["details"]] == ["body.password"]
+    assert set(await acme.roles()) == {
+        ADMIN_EMAIL,
+        acme.admin.email,
+        acme.member.email,
+        acme.viewer.email,
+        "new.person@acme.example",
+    }
 
     # Validation: a bad email and a short password, each named, the password not echoed.
     body = assert_error(

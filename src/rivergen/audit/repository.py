@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rivergen.audit.models import AuditEvent
-from rivergen.identity.models import Membership
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,25 @@ async def add_event(
     )
 
 
+SIGN_IN = "auth.login"
+
+
+async def list_sign_ins(
+    session: AsyncSession, user_id: int, limit: int, offset: int
+) -> tuple[list[AuditEvent], int]:
+    """A page of one account's sign-in attempts (successful and failed), newest first."""
+    query = select(AuditEvent).where(
+        AuditEvent.action == SIGN_IN,
+        AuditEvent.actor_user_id == user_id,
+        AuditEvent.organization_id.is_(None),
+    )
+    total_query = select(func.count()).select_from(query.subquery())
+    total = int((await session.execute(total_query)).scalar_one())
+    page = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    rows = await session.execute(page.limit(limit).offset(offset))
+    return list(rows.scalars()), total
+
+
 async def list_events(
     session: AsyncSession,
     organization_id: int,
@@ -63,14 +81,9 @@ async def list_events(
     offset: int,
 ) -> tuple[list[AuditEvent], int]:
     """A page of one organization's audit events, newest first, and the total."""
-    # Sign-ins belong to no organization; an organization's admins see those of its members.
-    members = select(Membership.user_id).where(Membership.organization_id == organization_id)
-    query = select(AuditEvent).where(
-        or_(
-            AuditEvent.organization_id == organization_id,
-            and_(AuditEvent.organization_id.is_(None), AuditEvent.actor_user_id.in_(members)),
-        )
-    )
+    # Only the organization's own events: sign-ins belong to the user who signed in (their
+    # addresses and failed attempts are no business of an organization they joined).
+    query = select(AuditEvent).where(AuditEvent.organization_id == organization_id)
     if filters.action:
         query = query.where(AuditEvent.action == filters.action)
     if filters.actor_user_id is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 
 from rivergen.api.deps import Context, CurrentUser, Session
-from rivergen.api.envelope import Envelope, error_responses, ok
-from rivergen.identity.schemas import LoginRequest, MeOut, RefreshRequest, TokenPair
+from rivergen.api.envelope import Envelope, Page, error_responses, ok
+from rivergen.api.params import Offset
+from rivergen.identity.schemas import LoginRequest, MeOut, RefreshRequest, SignInOut, TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -64,3 +65,22 @@ async def me(user: CurrentUser, session: Session, context: Context) -> dict[str,
     """The signed-in user and their organizations."""
     data = await context.auth.me(session, user)
     return ok(data.model_dump(mode="json"), "Current user")
+
+
+@router.get(
+    "/me/sign-ins",
+    response_model=Envelope[Page[SignInOut]],
+    responses=error_responses(401, 422),
+    summary="The signed-in user's sign-in attempts",
+)
+async def my_sign_ins(
+    user: CurrentUser,
+    session: Session,
+    context: Context,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """The caller's own sign-in attempts (successful and failed, with addresses), newest first."""
+    items, total = await context.auth.sign_ins(session, user, limit, offset)
+    data = {"items": [i.model_dump(mode="json") for i in items], "total": total}
+    return ok(data, "Sign-ins retrieved")

@@ -48,3 +48,12 @@ class MeOut(BaseModel):
     email: str
     created_at: datetime
     organizations: list[MembershipOut]
+
+
+class SignInOut(BaseModel):
+    """One sign-in attempt on the caller's account."""
+
+    id: int
+    outcome: str
+    client_address: str | None
+    created_at: datetime

@@ -8,12 +8,12 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rivergen.audit.repository import add_event
+from rivergen.audit.repository import SIGN_IN, add_event, list_sign_ins
 from rivergen.core.errors import RateLimited, Unauthorized
 from rivergen.identity import repository as users
 from rivergen.identity.models import Role, User
 from rivergen.identity.passwords import verify_password
-from rivergen.identity.schemas import MembershipOut, MeOut, TokenPair
+from rivergen.identity.schemas import MembershipOut, MeOut, SignInOut, TokenPair
 from rivergen.identity.signed_in import SignedIn, SignedInCache
 from rivergen.identity.tokens import (
     TokenCodec,
@@ -82,7 +82,7 @@ class AuthService:
                 self._throttle.per_client.record(client)
                 await add_event(
                     session,
-                    "auth.login",
+                    SIGN_IN,
                     actor_user_id=user.id if user else None,
                     outcome="failure",
                     details={"email": email},
@@ -91,7 +91,7 @@ class AuthService:
                 failure = Unauthorized("Invalid email or password")
             else:
                 self._throttle.per_account.reset(email)
-                await add_event(session, "auth.login", actor_user_id=user.id, client_address=client)
+                await add_event(session, SIGN_IN, actor_user_id=user.id, client_address=client)
                 return await self._open_session(session, user)
         raise failure
 
@@ -190,3 +190,19 @@ class AuthService:
                 for m, o in memberships
             ],
         )
+
+    async def sign_ins(
+        self, session: AsyncSession, user: User, limit: int, offset: int
+    ) -> tuple[list[SignInOut], int]:
+        """A page of the user's own sign-in attempts, newest first."""
+        rows, total = await list_sign_ins(session, user.id, limit, offset)
+        items = [
+            SignInOut(
+                id=row.id,
+                outcome=row.outcome,
+                client_address=row.client_address,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+        return items, total

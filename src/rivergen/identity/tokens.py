@@ -79,6 +79,12 @@ def split_refresh_token(token: str) -> tuple[str, str] | None:
     return session_id, hash_refresh_secret(secret)
 
 
+def new_one_time_token() -> tuple[str, str]:
+    """A random one-time token (an invitation's) and the hash to store instead of it."""
+    secret = secrets.token_urlsafe(32)
+    return secret, hash_refresh_secret(secret)
+
+
 def hash_refresh_secret(secret: str) -> str:
     """SHA-256 of a refresh secret (the secret is random, so no salt is needed)."""
     return hashlib.sha256(secret.encode()).hexdigest()

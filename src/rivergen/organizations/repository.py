@@ -31,6 +31,16 @@ async def get_membership(
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def member_with_email(session: AsyncSession, organization_id: int, email: str) -> bool:
+    """Whether the account with this email is a member of the organization."""
+    query = (
+        select(Membership.id)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.organization_id == organization_id, User.email == email.lower())
+    )
+    return (await session.execute(query)).first() is not None
+
+
 async def get_organization(session: AsyncSession, organization_id: int) -> Organization | None:
     """The organization with this id."""
     return await session.get(Organization, organization_id)

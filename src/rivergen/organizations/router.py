@@ -12,6 +12,7 @@ from rivergen.api.params import ObjectId, Offset
 from rivergen.identity.models import Role
 from rivergen.organizations.schemas import (
     MemberAdd,
+    MemberCreated,
     MemberOut,
     MemberUpdate,
     OrganizationCreate,
@@ -19,6 +20,10 @@ from rivergen.organizations.schemas import (
 )
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
+ACCEPTED = (
+    "Accepted: a new account was created and added, unless the email already had one; then "
+    "nothing changed (invite existing accounts)"
+)
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -69,14 +74,18 @@ async def list_members(
 
 @router.post(
     "/{organization_id}/members",
-    status_code=201,
-    response_model=Envelope[MemberOut],
-    responses=error_responses(401, 403, 404, 409, 422),
+    status_code=202,
+    response_model=Envelope[MemberCreated],
+    responses=error_responses(401, 403, 404, 422, 429),
 )
 async def add_member(
     organization_id: ObjectId, body: MemberAdd, caller: CurrentCaller, context: Context
 ) -> dict[str, Any]:
-    """Add a user by email, or create the account when a password is given (admin and up)."""
+    """Create an account with `password` and add it (admin and up).
+
+    The answer is the same whether or not the email already has an account; an existing
+    account is not touched and joins only by accepting an invitation.
+    """
     caller.require(Role.ADMIN, organization_id)
     data = await context.organizations.add_member(
         caller.user,
@@ -86,7 +95,7 @@ async def add_member(
         body.role,
         body.password,
     )
-    return ok(data.model_dump(mode="json"), "Member added")
+    return ok(data.model_dump(mode="json"), ACCEPTED)
 
 
 @router.patch(

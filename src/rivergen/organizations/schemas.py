@@ -29,7 +29,7 @@ class OrganizationOut(BaseModel):
 
 
 class MemberAdd(BaseModel):
-    """Add an existing user by email, or create the account when `password` is given."""
+    """Create an account with `password` and add it; existing accounts are invited instead."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -53,3 +53,54 @@ class MemberOut(BaseModel):
     email: str
     role: Role
     joined_at: datetime
+
+
+class MemberCreated(BaseModel):
+    """What the member endpoint says, the same whether or not the email had an account."""
+
+    email: str
+    role: Role
+
+
+class InvitationCreate(BaseModel):
+    """Invite an email to a role (never above the inviter's own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    role: Role = Role.MEMBER
+
+
+class InvitationOut(BaseModel):
+    """A pending invitation (its token is never shown again after creation)."""
+
+    id: int
+    organization_id: int
+    email: str
+    role: Role
+    invited_by_user_id: int | None
+    created_at: datetime
+    expires_at: datetime
+    expired: bool
+
+
+class InvitationCreated(InvitationOut):
+    """A new invitation with its one-time token, shown this once to hand to the invitee."""
+
+    token: str
+
+
+class InvitationAccept(BaseModel):
+    """The token of an invitation, presented by the signed-in invitee."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+
+
+class InvitationAccepted(BaseModel):
+    """The organization joined and the role in it."""
+
+    organization_id: int
+    organization_name: str
+    role: Role

@@ -8,13 +8,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.audit.repository import add_event
-from rivergen.core.errors import Conflict, Forbidden, NotFound
+from rivergen.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from rivergen.identity import repository as users
 from rivergen.identity.models import Role, User
 from rivergen.identity.passwords import hash_password
 from rivergen.identity.signed_in import SignedInCache
 from rivergen.organizations import repository as orgs
-from rivergen.organizations.schemas import MemberOut, OrganizationOut
+from rivergen.organizations.schemas import MemberCreated, MemberOut, OrganizationOut
+
+MUST_INVITE = "required: accounts that may already exist are invited, not added"
 
 
 class OrganizationService:
@@ -76,31 +78,43 @@ class OrganizationService:
         email: str,
         role: Role,
         password: str | None,
-    ) -> MemberOut:
-        """Add an existing user, or create the account when a password is given."""
+    ) -> MemberCreated:
+        """Create a new account with `password` and add it; change nothing for an existing one.
+
+        The answer is the same either way, so that it does not tell whether an email has an
+        account; an existing account joins only through an invitation it accepts.
+        """
         _check_may_grant(actor_role, role)
-        async with self._sessions() as session, session.begin():
-            user = await users.get_user_by_email(session, email)
-            if user is None:
-                if password is None:
-                    raise NotFound("No user with this email; send a password to create the account")
-                user = await users.add_user(session, email, await _hashed(password))
-            elif password is not None:
-                raise Conflict("A user with this email already exists; omit the password")
-            if await orgs.get_membership(session, organization_id, user.id) is not None:
-                raise Conflict("This user is already a member")
-            membership = await orgs.add_membership(session, organization_id, user.id, role.value)
-            await add_event(
-                session,
-                "member.add",
-                organization_id=organization_id,
-                actor_user_id=actor.id,
-                target_type="user",
-                target_id=user.id,
-                details={"role": role.value},
+        if password is None:
+            raise InvalidInput(
+                "Existing accounts join by invitation: POST "
+                f"/api/v1/organizations/{organization_id}/invitations; send a password to "
+                "create a new account",
+                [{"field": "body.password", "message": MUST_INVITE, "type": "missing"}],
             )
-        self._signed_in.forget_user(user.id)
-        return _member_out(role.value, user, membership.created_at)
+        email = email.strip().lower()
+        # Hashed whether or not the account exists: the answer takes the same time.
+        password_hash = await _hashed(password)
+        created: User | None = None
+        try:
+            async with self._sessions() as session, session.begin():
+                if await users.get_user_by_email(session, email) is None:
+                    created = await users.add_user(session, email, password_hash)
+                    await orgs.add_membership(session, organization_id, created.id, role.value)
+                    await add_event(
+                        session,
+                        "member.add",
+                        organization_id=organization_id,
+                        actor_user_id=actor.id,
+                        target_type="user",
+                        target_id=created.id,
+                        details={"role": role.value},
+                    )
+        except IntegrityError:
+            created = None  # created at the same moment by someone else: it exists
+        if created is not None:
+            self._signed_in.forget_user(created.id)
+        return MemberCreated(email=email, role=role)
 
     async def change_role(
         self, actor: User, organization_id: int, user_id: int, role: Role

@@ -13,6 +13,7 @@ from rivergen.audit.models import AuditEvent
 from rivergen.datasources.models import DataSource
 from rivergen.health.models import HealthRecord
 from rivergen.identity.models import AuthSession, Membership, Organization, User
+from rivergen.organizations.models import Invitation
 from rivergen.store.base import Base
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Base",
     "DataSource",
     "HealthRecord",
+    "Invitation",
     "Membership",
     "NotificationChannel",
     "NotificationDelivery",
