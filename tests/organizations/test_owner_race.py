@@ -87,3 +87,27 @@ async def test_two_owners_acting_on_each_other_at_once_leave_one_owner(
         assert await owners(api, organization_id) == 1
         for user in (first, second):
             await make_owner(api, organization_id, user.user_id)
+
+
+async def test_an_admin_service_token_of_an_owner_cannot_touch_owners(uncached_api: Api) -> None:
+    api = uncached_api
+    context: AppContext = api.app.state.context
+    async with context.sessions() as session:
+        first_user = await users.get_user_by_email(session, ADMIN_EMAIL)
+        assert first_user is not None
+        organization_id = (await orgs.memberships_of(session, first_user.id))[0][1].id
+    owner_headers = await signed_in_headers(api, first_user.id)
+    second = await seed_member(api, organization_id, "other-owner@example.com", "owner")
+    minted = await api.client.post(
+        f"/api/v1/organizations/{organization_id}/api-tokens",
+        json={"name": "ci", "role": "admin", "expires_at": None},
+        headers=owner_headers,
+    )
+    assert minted.status_code == 201, minted.text
+    token = {"Authorization": f"Bearer {minted.json()['data']['token']}"}
+    url = f"/api/v1/organizations/{organization_id}/members/{second.user_id}"
+    # The token acts with its own role (admin), not its creator's (owner), under the lock too.
+    demote = await api.client.patch(url, json={"role": "member"}, headers=token)
+    assert demote.status_code == 403, demote.text
+    assert (await api.client.delete(url, headers=token)).status_code == 403
+    assert await owners(api, organization_id) == 2

@@ -38,9 +38,7 @@ async def create_invitation(
     email has an account.
     """
     caller.require(Role.ADMIN, organization_id)
-    data = await context.invitations.invite(
-        caller.user, caller.roles[organization_id], organization_id, str(body.email), body.role
-    )
+    data = await context.invitations.invite(caller, organization_id, str(body.email), body.role)
     return ok(data.model_dump(mode="json"), "Invitation created")
 
 
@@ -74,9 +72,7 @@ async def revoke_invitation(
 ) -> dict[str, Any]:
     """Revoke a pending invitation (admin and up; owners for an offer of the owner role)."""
     caller.require(Role.ADMIN, organization_id)
-    await context.invitations.revoke(
-        caller.user, caller.roles[organization_id], organization_id, invitation_id
-    )
+    await context.invitations.revoke(caller, organization_id, invitation_id)
     return ok(None, "Invitation revoked")
 
 

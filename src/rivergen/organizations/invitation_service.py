@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from rivergen.audit.repository import add_event
 from rivergen.core.errors import Conflict, Forbidden, NotFound
+from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role, User
 from rivergen.identity.signed_in import SignedInCache
 from rivergen.identity.tokens import hash_refresh_secret, new_one_time_token
@@ -35,10 +36,10 @@ class InvitationService:
         self._ttl = timedelta(seconds=ttl_seconds)
 
     async def invite(
-        self, actor: User, actor_role: Role, organization_id: int, email: str, role: Role
+        self, caller: Caller, organization_id: int, email: str, role: Role
     ) -> InvitationCreated:
         """A new invitation with its token; the same whether or not the email has an account."""
-        _check_may_offer(actor_role, role)
+        _check_may_offer(caller.roles[organization_id], role)
         email = email.strip().lower()
         token, token_hash = new_one_time_token()
         now = utcnow()
@@ -48,13 +49,20 @@ class InvitationService:
                 raise Conflict("This email is already a member of the organization")
             await invitations.revoke_pending_for_email(session, organization_id, email, now)
             invitation = await invitations.add_invitation(
-                session, organization_id, email, role.value, token_hash, actor.id, now + self._ttl
+                session,
+                organization_id,
+                email,
+                role.value,
+                token_hash,
+                caller.user.id,
+                now + self._ttl,
             )
             await add_event(
                 session,
                 "invitation.create",
                 organization_id=organization_id,
-                actor_user_id=actor.id,
+                actor_user_id=caller.actor_user_id,
+                actor_token_id=caller.token_id,
                 target_type="invitation",
                 target_id=invitation.id,
                 details={"email": email, "role": role.value},
@@ -68,21 +76,20 @@ class InvitationService:
         rows, total = await invitations.list_pending(session, organization_id, limit, offset)
         return [_out(row) for row in rows], total
 
-    async def revoke(
-        self, actor: User, actor_role: Role, organization_id: int, invitation_id: int
-    ) -> None:
+    async def revoke(self, caller: Caller, organization_id: int, invitation_id: int) -> None:
         """Revoke a pending invitation (only owners revoke an offer of the owner role)."""
         async with self._sessions() as session, session.begin():
             invitation = await invitations.get_pending(session, organization_id, invitation_id)
             if invitation is None:
                 raise NotFound("Invitation not found")
-            _check_may_offer(actor_role, Role(invitation.role))
+            _check_may_offer(caller.roles[organization_id], Role(invitation.role))
             await invitations.revoke(session, invitation.id, utcnow())
             await add_event(
                 session,
                 "invitation.revoke",
                 organization_id=organization_id,
-                actor_user_id=actor.id,
+                actor_user_id=caller.actor_user_id,
+                actor_token_id=caller.token_id,
                 target_type="invitation",
                 target_id=invitation.id,
                 details={"email": invitation.email, "role": invitation.role},

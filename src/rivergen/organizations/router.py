@@ -112,7 +112,9 @@ async def update_member(
 ) -> dict[str, Any]:
     """Change a member's role (admin and up; only owners touch the owner role)."""
     caller.require(Role.ADMIN, organization_id)
-    data = await context.organizations.change_role(caller.user, organization_id, user_id, body.role)
+    data = await context.organizations.change_role(
+        caller.user, caller.roles[organization_id], organization_id, user_id, body.role
+    )
     return ok(data.model_dump(mode="json"), "Member updated")
 
 
@@ -126,5 +128,7 @@ async def remove_member(
 ) -> dict[str, Any]:
     """Remove a member (admin and up); the last owner stays."""
     caller.require(Role.ADMIN, organization_id)
-    await context.organizations.remove_member(caller.user, organization_id, user_id)
+    await context.organizations.remove_member(
+        caller.user, caller.roles[organization_id], organization_id, user_id
+    )
     return ok(None, "Member removed")

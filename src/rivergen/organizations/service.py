@@ -117,13 +117,13 @@ class OrganizationService:
         return MemberCreated(email=email, role=role)
 
     async def change_role(
-        self, actor: User, organization_id: int, user_id: int, role: Role
+        self, actor: User, actor_role: Role, organization_id: int, user_id: int, role: Role
     ) -> MemberOut:
         """Change a member's role; the last owner keeps theirs."""
         async with self._sessions() as session, session.begin():
             # Before reading: two owners demoting each other at once must not both see two.
             await orgs.lock_organization(session, organization_id)
-            actor_role = await _current_role(session, organization_id, actor)
+            actor_role = await _current_role(session, organization_id, actor, actor_role)
             membership = await orgs.get_membership(session, organization_id, user_id)
             user = await users.get_user(session, user_id)
             if membership is None or user is None:
@@ -146,11 +146,13 @@ class OrganizationService:
         self._signed_in.forget_user(user_id)
         return _member_out(role.value, user, membership.created_at)
 
-    async def remove_member(self, actor: User, organization_id: int, user_id: int) -> None:
+    async def remove_member(
+        self, actor: User, actor_role: Role, organization_id: int, user_id: int
+    ) -> None:
         """Remove a member; the last owner cannot be removed."""
         async with self._sessions() as session, session.begin():
             await orgs.lock_organization(session, organization_id)
-            actor_role = await _current_role(session, organization_id, actor)
+            actor_role = await _current_role(session, organization_id, actor, actor_role)
             membership = await orgs.get_membership(session, organization_id, user_id)
             if membership is None:
                 raise NotFound("Member not found")
@@ -210,13 +212,16 @@ async def _hashed(password: str) -> str:
     return await asyncio.to_thread(hash_password, password)
 
 
-async def _current_role(session: AsyncSession, organization_id: int, actor: User) -> Role:
+async def _current_role(
+    session: AsyncSession, organization_id: int, actor: User, signed_in_role: Role
+) -> Role:
     # The caller's role as the store has it under the lock, not as this process cached it a
     # few seconds ago: an owner just demoted by another must not act as an owner any more.
+    # Never above the role the request signed in with (a service token's may be lower).
     membership = await orgs.get_membership(session, organization_id, actor.id)
     if membership is None:
         raise NotFound("Organization not found")
-    role = Role(membership.role)
+    role = min(Role(membership.role), signed_in_role, key=lambda r: r.rank)
     if not role.at_least(Role.ADMIN):
         raise Forbidden(f"This action requires the {Role.ADMIN.value} role or higher")
     return role
