@@ -1,7 +1,7 @@
 """organizations: invitations (one-time token, stored as its hash, with an expiry)
 
-Revision ID: 0007_invitations
-Revises: 0006_alerts
+Revision ID: 0008_invitations
+Revises: 0007_secret_fingerprints
 Create Date: 2026-12-07 16:50:00
 
 An existing account joins an organization only by accepting an invitation: a row per offer,
@@ -16,8 +16,8 @@ from alembic import op
 
 from rivergen.store.base import UTCDateTime
 
-revision: str = "0007_invitations"
-down_revision: str | None = "0006_alerts"
+revision: str = "0008_invitations"
+down_revision: str | None = "0007_secret_fingerprints"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
