@@ -98,6 +98,15 @@ async def get_any(session: AsyncSession, data_source_id: int) -> DataSource | No
 
 
 async def get_many_any(session: AsyncSession, ids: Iterable[int]) -> dict[int, DataSource]:
-    """Data sources by id whatever their organization, locked: for internal jobs (see get_any)."""
-    query = select(DataSource).where(DataSource.id.in_(set(ids))).with_for_update()
+    """Data sources by id whatever their organization, locked: for internal jobs (see get_any).
+
+    Locked in id order, so that two writers locking overlapping sets (two replicas) wait for
+    each other instead of each holding a row the other needs.
+    """
+    query = (
+        select(DataSource)
+        .where(DataSource.id.in_(set(ids)))
+        .order_by(DataSource.id)
+        .with_for_update()
+    )
     return {row.id: row for row in (await session.scalars(query)).all()}

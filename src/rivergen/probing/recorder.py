@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ from rivergen.datasources.service import DataSourceService
 from rivergen.health.models import HealthRecord
 from rivergen.health.repository import add_records
 from rivergen.probing.runner import ProbeResult
-from rivergen.store.outage import describe, store_unreachable
+from rivergen.store.outage import describe, store_conflict, store_unreachable
 
 log = structlog.get_logger(__name__)
 # A reader waits at most this long for outstanding writes, then reads what is there.
@@ -123,6 +124,12 @@ class ResultRecorder:
             try:
                 await self.write(batch)
             except Exception as exc:
+                if store_conflict(exc) and retry_in is not None:
+                    # A deadlock or serialization failure with another writer (a replica): the
+                    # store rolled this one back, and the same batch succeeds when run again.
+                    log.info("test_record_conflict_retry", error=describe(exc), outcomes=len(batch))
+                    await asyncio.sleep(random.uniform(0.05, 0.25))
+                    continue
                 if store_unreachable(exc) and retry_in is not None:
                     # A store restarting or failing over: the outcome waits, it is not lost.
                     log.warning(
@@ -159,8 +166,10 @@ class ResultRecorder:
             for outcome in outcomes:
                 row = rows.get(outcome.data_source_id)
                 if row is not None and self._still_tested(row, outcome):
+                    current = _not_older(row, outcome)
                     records.append(await self._apply(session, row, outcome))
-                    applied.append((row, outcome))
+                    if current:  # observers (alerts) follow the source, not late history
+                        applied.append((row, outcome))
             # The audit events and the status updates go in the same flush as the records.
             await add_records(session, records)
             for observer in self.observers:
@@ -179,6 +188,12 @@ class ResultRecorder:
         self, session: AsyncSession, row: DataSource, outcome: Outcome
     ) -> HealthRecord:
         result = outcome.result
+        if not _not_older(row, outcome):
+            # A slow test that answered after a later one: history keeps it, but the source
+            # shows the latest test, so its status and timestamps never move back.
+            log.info("test_result_older_than_last", data_source_id=outcome.data_source_id)
+            await self._audit(session, row, outcome)
+            return _health_record(row.organization_id, outcome)
         row.status = "active" if result.connection_successful else "failed"
         row.last_tested_at = result.tested_at
         row.last_error_code = None if result.error_code is None else str(result.error_code)
@@ -190,6 +205,11 @@ class ResultRecorder:
             row.database_version = result.database_version
         if result.ssh_host_key_fingerprint:
             row.ssh_host_key_fingerprint = result.ssh_host_key_fingerprint
+        await self._audit(session, row, outcome)
+        return _health_record(row.organization_id, outcome)
+
+    async def _audit(self, session: AsyncSession, row: DataSource, outcome: Outcome) -> None:
+        result = outcome.result
         if outcome.trigger == "manual":
             await add_event(
                 session,
@@ -200,9 +220,15 @@ class ResultRecorder:
                 target_type="data_source",
                 target_id=outcome.data_source_id,
                 outcome="success" if result.connection_successful else "failure",
-                details={"error_code": row.last_error_code},
+                details={
+                    "error_code": None if result.error_code is None else str(result.error_code)
+                },
             )
-        return _health_record(row.organization_id, outcome)
+
+
+def _not_older(row: DataSource, outcome: Outcome) -> bool:
+    """Whether the outcome is at least as recent as the source's last recorded test."""
+    return row.last_tested_at is None or outcome.result.tested_at >= row.last_tested_at
 
 
 def _ids(batch: Sequence[Outcome]) -> list[int]:

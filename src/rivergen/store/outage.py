@@ -45,6 +45,18 @@ def store_unreachable(exc: BaseException) -> bool:
     return code_for_pg_message(str(orig)) in _UNREACHABLE_TEXT
 
 
+# SQLSTATEs of a transaction the store aborted to let a concurrent one go on: the same
+# transaction run again succeeds (deadlock detected, serialization failure).
+_RETRY_TRANSACTION = frozenset({"40P01", "40001"})
+
+
+def store_conflict(exc: BaseException) -> bool:
+    """Whether the store aborted the transaction for a concurrent one: run it again."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) in _RETRY_TRANSACTION
+
+
 def describe(exc: BaseException) -> str:
     """The driver's first line about the failure, for the log (never for the client)."""
     cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
