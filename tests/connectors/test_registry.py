@@ -20,6 +20,7 @@ def test_engines_and_aliases() -> None:
         "mongodb",
         "mssql",
         "oracle",
+        "trino",
     }
     for name, key in [("postgres", "postgresql"), ("PG", "postgresql"), (" sqlite3 ", "sqlite")]:
         spec = resolve_engine(name)
@@ -65,6 +66,7 @@ def test_missing_driver_is_reported() -> None:
         ("mongodb", "pymongo is not installed"),
         ("mssql", "pymssql is not installed"),
         ("oracle", "oracledb is not installed"),
+        ("trino", "trino is not installed"),
         ("duckdb", "duckdb is not installed"),
         ("redis", "redis-py is not installed"),
     ],

@@ -27,6 +27,7 @@ EXPECTED = {
     "mongodb": (27017, {"host"}, {"password"}, False),
     "mssql": (1433, {"host", "username"}, {"password"}, False),
     "oracle": (1521, {"host", "username"}, {"password"}, False),
+    "trino": (8080, {"host"}, {"password", "jwt"}, False),
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rivergen.connectors.registry import ENGINES
-from tests.fixtures.datasources import Tenancy, unique_name
+from tests.fixtures.datasources import Tenancy, load_row, unique_name
 from tests.fixtures.engines import ClickHouse
 from tests.fixtures.probing import UNSAVED_TEST, assert_failed, result_of, run_test
 from tests.fixtures.servers import UNRESOLVABLE_HOST
@@ -92,3 +92,15 @@ async def test_mongodb_srv_lookup_runs_before_the_policy(tenancy: Tenancy) -> No
     response = await tenancy.client.post(UNSAVED_TEST, json=unsaved, headers=tenancy.owner)
     data = assert_failed(result_of(response), "HOST_NOT_FOUND", "dns")
     assert "SRV" in data["error_message"]
+
+
+async def test_trino_jwt_is_write_only(tenancy: Tenancy) -> None:
+    token = "eyJhbGciOiJIUzI1NiJ9.canary-jwt-5b7c.sig"
+    created = await tenancy.create(
+        body("trino", "trino.example", jwt=token, ssl_mode="verify-full")
+    )
+    assert created["connection"]["jwt"] == "********"
+    fetched = await tenancy.get(created["id"])
+    assert token not in str(fetched)
+    row = await load_row(tenancy.api, created["id"])
+    assert token not in str(row.connection)  # stored encrypted, with the other secrets

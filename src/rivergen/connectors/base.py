@@ -45,6 +45,8 @@ class ConnectionTarget:
     ssl_root_cert: str | None = field(default=None, repr=False)
     options: Mapping[str, OptionValue] = field(default_factory=dict)
     path: str | None = None
+    # The engine's other secret fields (a JWT, a private key, a service-account key), decrypted.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def connect_host(self) -> str | None:

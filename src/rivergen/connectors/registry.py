@@ -16,6 +16,7 @@ from rivergen.connectors import (
     postgresql,
     redis_engine,
     sqlite,
+    trino_engine,
 )
 from rivergen.connectors.base import EngineSpec
 
@@ -32,6 +33,7 @@ ENGINES: dict[str, EngineSpec] = {
         mongodb_engine.SPEC,
         mssql_engine.SPEC,
         oracle_engine.SPEC,
+        trino_engine.SPEC,
     )
 }
 

@@ -140,6 +140,11 @@ class Prober:
             "ssl_mode": getattr(connection, "ssl_mode", None),
             "ssl_root_cert": getattr(connection, "ssl_root_cert", None),
             "options": options,
+            "secrets": {
+                name: str(value)
+                for name in spec.secret_fields - {"password"}
+                if (value := getattr(connection, name, None)) is not None
+            },
         }
         async with AsyncExitStack() as stack:
             tunnel = config.ssh_tunnel
