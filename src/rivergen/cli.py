@@ -46,6 +46,10 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: any local
+        # client could then pick the address the throttle and the audit log record.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or None,
     )
 
 

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # trust local clients; a shared installation must opt in.
     allow_loopback: bool = False
     allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # networks). Empty: no forwarded header is trusted, from loopback neither, so the address
+    # that sign-in throttling and the audit log see is the TCP peer's.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     file_sources_dir: Path | None = None
 
     scheduler_enabled: bool = True
@@ -80,14 +84,14 @@ class Settings(BaseSettings):
     # Per-source Prometheus gauges (one series per source and gauge): off for huge installations.
     source_metrics_enabled: bool = True
 
-    @field_validator("allowed_networks", mode="before")
+    @field_validator("allowed_networks", "trusted_proxies", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("allowed_networks")
+    @field_validator("allowed_networks", "trusted_proxies")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
         for item in value:
