@@ -14,7 +14,7 @@ from rivergen.connectors.base import ConnectionTarget
 from rivergen.connectors.clickhouse_engine import SPEC, ClickHouseConnector, code_for_clickhouse
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
-from tests.fixtures.engines import ClickHouse
+from tests.fixtures.engines import ClickHouse, sockets_to
 
 CONNECTOR = SPEC.connector
 
@@ -120,6 +120,7 @@ def test_silent_listener_times_out_on_time(silent_listener: tuple[str, int]) -> 
     assert (failure.code, failure.phase) == (ErrorCode.TIMEOUT, Phase.AUTH)
     assert time.monotonic() - started < 2
     assert threading.active_count() <= before + 1  # at most the shared alarm thread
+    assert sockets_to(port) == 0
 
 
 def test_unknown_host(unresolvable_host: str) -> None:

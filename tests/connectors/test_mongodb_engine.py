@@ -21,6 +21,7 @@ from rivergen.connectors.mongodb_srv import locate_srv
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from rivergen.security.host_policy import HostPolicy
+from tests.fixtures.engines import settled_threads, sockets_to
 from tests.fixtures.mongo import EMULATED_VERSION, DnsResponder
 from tests.fixtures.required import optional_server
 from tests.fixtures.servers import Server
@@ -98,13 +99,8 @@ def test_silent_listener_times_out_on_time(silent_listener: tuple[str, int]) -> 
     failure = fail(ConnectionTarget(host="localhost", address=host, port=port), seconds=1)
     assert failure.code is ErrorCode.TIMEOUT
     assert time.monotonic() - started < 2
-    deadline = time.monotonic() + 2  # pymongo's monitors end soon after close()
-    while time.monotonic() < deadline:
-        left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
-        if all(t.name == "rivergen-connector-alarms" for t in left):
-            break
-        time.sleep(0.05)
-    assert all(t.name == "rivergen-connector-alarms" for t in left), left
+    assert settled_threads(before) == []  # pymongo's monitors end soon after close()
+    assert sockets_to(port) == 0
 
 
 def test_unknown_host(unresolvable_host: str) -> None:
