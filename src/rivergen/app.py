@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from rivergen import __version__
 from rivergen.alerts.router import router as alerts_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     # The last added runs first: request ids and the last-resort 500 wrap everything.
     app.add_middleware(TextGuardMiddleware)
@@ -88,6 +90,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI operationId: its function's name (list_data_sources).
+
+    Generated clients turn it into their method names; it is unique across the API
+    (tests/api/test_generated_client.py checks both).
+    """
+    return route.name
 
 
 def domain_routers() -> list[Any]:
