@@ -27,6 +27,11 @@ _SETTLE_LIMIT_SECONDS = 10.0
 # restart or a failover, not an outage of hours, which the log reports), and at most 5 s
 # between tries, so outcomes appear within seconds of the store's return.
 _RETRY_DELAYS_SECONDS = (0.5, 1.0, 2.0, 3.0, *(5.0,) * 10)
+RETRY_WINDOW_SECONDS = sum(_RETRY_DELAYS_SECONDS)
+# Shutdown waits for the whole retry window plus a last try, so that an outcome answered before
+# a failover is written when the store returns within it, as it would be without the shutdown.
+_LAST_TRY_SECONDS = 10.0
+SHUTDOWN_LIMIT_SECONDS = RETRY_WINDOW_SECONDS + _LAST_TRY_SECONDS
 
 
 # Called in the transaction that writes a batch, with each written source and its outcome
@@ -96,7 +101,7 @@ class ResultRecorder:
         if self._pending:
             await asyncio.wait(list(self._pending), timeout=limit_seconds)
 
-    async def close(self, limit_seconds: float = _SETTLE_LIMIT_SECONDS) -> None:
+    async def close(self, limit_seconds: float = SHUTDOWN_LIMIT_SECONDS) -> None:
         """Write what is queued (waiting at most `limit_seconds`), then stop the writer."""
         await self._wait_pending(limit_seconds)
         if self._writer is not None:
