@@ -92,10 +92,10 @@ async def test_postgres_through_the_tunnel_with_each_key(sshd: SshServer, key: s
 
 async def test_mariadb_through_the_tunnel(sshd: SshServer, mariadb: tuple[str, int]) -> None:
     config = key_config(sshd, "ed25519")
-    async with open_tunnel(config, sshd.host, *mariadb, Deadline.after(10)) as info:
+    async with open_tunnel(config, sshd.host, *mariadb, Deadline.after(10), 2) as info:
         port = info.local_port
         assert await in_own_thread(lambda: mariadb_select_one("127.0.0.1", port)) == 1
-        # The forward serves more than one connection for the duration of the test.
+        # The forward serves as many connections as the engine declares (here two).
         assert await in_own_thread(lambda: mariadb_select_one("127.0.0.1", port)) == 1
     assert_closed(port)
 
@@ -107,7 +107,7 @@ async def test_the_destination_sees_one_connection_per_client(sshd: SshServer) -
     payload = os.urandom(512 * 1024)
     try:
         config = key_config(sshd, "ed25519")
-        async with open_tunnel(config, sshd.host, *dest, Deadline.after(10)) as info:
+        async with open_tunnel(config, sshd.host, *dest, Deadline.after(10), 2) as info:
             # The channel that proved the forward waits for the first client: no extra
             # connection is opened and dropped at the destination.
             await until(lambda: echo.accepted == 1)

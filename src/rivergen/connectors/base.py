@@ -101,3 +101,6 @@ class EngineSpec:
     # For engines that find their server through DNS records first (mongodb+srv): the host
     # and port to check and connect to instead of the configured ones, or None to keep them.
     locate: Callable[[BaseModel, Deadline], Awaitable[tuple[str, int] | None]] | None = None
+    # How many TCP connections one test may open to the server: behind an SSH tunnel the local
+    # end of the forward accepts that many (from this process only), then stops listening.
+    tunnel_clients: int = 1

@@ -313,6 +313,7 @@ class ClickHouseConnector(KeywordGuarded):
 
 
 SPEC = EngineSpec(
+    tunnel_clients=2,  # the fixed Hello, then the login
     key="clickhouse",
     label="ClickHouse",
     aliases=(),

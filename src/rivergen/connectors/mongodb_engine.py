@@ -266,6 +266,7 @@ class MongoConnector:
 
 
 SPEC = EngineSpec(
+    tunnel_clients=4,  # an anonymous client, then one that logs in: a monitor and a pool each
     key="mongodb",
     label="MongoDB",
     aliases=("mongo",),

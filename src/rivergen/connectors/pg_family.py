@@ -94,6 +94,7 @@ def _spec(
     flavor: Flavor,
 ) -> EngineSpec:
     return EngineSpec(
+        tunnel_clients=2,  # libpq retries without TLS when a `prefer` handshake fails
         key=key,
         label=label,
         aliases=(alias,),

@@ -362,6 +362,7 @@ class PostgresConnector(KeywordGuarded):
 
 
 SPEC = EngineSpec(
+    tunnel_clients=2,  # libpq retries without TLS when a `prefer` handshake fails
     key="postgresql",
     label="PostgreSQL",
     aliases=("postgres", "pg"),

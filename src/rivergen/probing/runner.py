@@ -162,7 +162,7 @@ class Prober:
                 self._check_literal_destination(host, port)
                 state.phase = Phase.SSH
                 info = await stack.enter_async_context(
-                    open_tunnel(tunnel, bastion.address, host, port, deadline)
+                    open_tunnel(tunnel, bastion.address, host, port, deadline, spec.tunnel_clients)
                 )
                 state.tunnel_up = True
                 state.fingerprint = info.host_key_fingerprint

@@ -5,6 +5,11 @@ forward shows up as a database driver error. Opening the first channel up front 
 as a tunnel error instead; handing that same channel to the first client means the database
 never sees a connection opened and dropped unused (MySQL counts those towards
 `max_connect_errors` and eventually blocks the bastion's address).
+
+The local end serves the probe and no one else: any local process (or another tenant's test
+aimed at 127.0.0.1) could otherwise ride the tunnel into the private network. A connection is
+carried only when its peer is a socket of this very process, and after as many connections as
+the engine opens in one test (`EngineSpec.tunnel_clients`, usually one) the listener closes.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import time
 from typing import Any, Protocol
 
 import asyncssh
+import psutil
 
 _CHUNK = 64 * 1024
 _CLOSE_GRACE_SECONDS = 1.0
@@ -51,6 +57,27 @@ async def _pipe(reader: _Reader, writer: _Writer) -> None:
         writer.close()
 
 
+def _peer_is_this_process(writer: asyncio.StreamWriter) -> bool:
+    """Whether the accepted connection's other end is a socket owned by this process."""
+    peer = writer.get_extra_info("peername")
+    local = writer.get_extra_info("sockname")
+    if not peer or not local:
+        return False
+    try:
+        # /proc/self lists only this process's sockets: the client end of a driver's
+        # connection to us has laddr == peer and raddr == our listening address.
+        connections = psutil.Process().net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return False
+    return any(
+        c.laddr
+        and c.raddr
+        and tuple(c.laddr[:2]) == tuple(peer[:2])
+        and tuple(c.raddr[:2]) == tuple(local[:2])
+        for c in connections
+    )
+
+
 class LocalForwarder:
     """Listens on a loopback port and pipes every connection to `dest` through `conn`."""
 
@@ -60,6 +87,7 @@ class LocalForwarder:
         dest_host: str,
         dest_port: int,
         first_channel: Channel | None = None,
+        max_clients: int = 1,
     ) -> None:
         self._conn = conn
         self._dest = (dest_host, dest_port)
@@ -69,6 +97,8 @@ class LocalForwarder:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._writers: set[_Writer] = set()
         self._closed = False
+        self._clients_left = max_clients
+        self.refused_clients = 0
         self.last_error: BaseException | None = None
 
     async def start(self, host: str) -> int:
@@ -79,9 +109,16 @@ class LocalForwarder:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if self._closed or task is None:
+        if self._closed or task is None or self._clients_left <= 0:
             writer.close()
             return
+        if not _peer_is_this_process(writer):
+            self.refused_clients += 1
+            writer.close()
+            return
+        self._clients_left -= 1
+        if self._clients_left == 0 and self._server is not None:
+            self._server.close()  # stops accepting; the connection being served goes on
         self._tasks.add(task)
         self._writers.add(writer)
         channel: Channel | None = None

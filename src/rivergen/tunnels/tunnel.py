@@ -302,6 +302,7 @@ async def open_tunnel(
     dest_host: str,
     dest_port: int,
     deadline: Deadline,
+    max_clients: int = 1,
 ) -> AsyncIterator[TunnelInfo]:
     """Forward a local port to `dest_host:dest_port` through the bastion at `bastion_address`.
 
@@ -336,7 +337,7 @@ async def open_tunnel(
                 stage = "verify"
                 first_channel = await conn.open_connection(dest_host, dest_port)
                 stage = "forward"
-                forwarder = LocalForwarder(conn, dest_host, dest_port, first_channel)
+                forwarder = LocalForwarder(conn, dest_host, dest_port, first_channel, max_clients)
                 local_port = await forwarder.start(LOCAL_HOST)
         except ProbeFailure:
             raise
