@@ -207,6 +207,7 @@ class TrinoConnector:
 
 
 SPEC = EngineSpec(
+    tunnel_clients=2,  # /v1/info, then the statement (a server may close the kept-alive one)
     key="trino",
     label="Trino",
     aliases=("starburst",),
