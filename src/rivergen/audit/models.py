@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rivergen.store.base import Base, UTCDateTime, utcnow
+from rivergen.store.base import Base, BoundedString, UTCDateTime, utcnow
 
 
 class AuditEvent(Base):
@@ -27,5 +27,5 @@ class AuditEvent(Base):
     target_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16), default="success")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    client_address: Mapped[str | None] = mapped_column(BoundedString(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

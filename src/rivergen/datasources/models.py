@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rivergen.store.base import Base, UTCDateTime, utcnow
+from rivergen.store.base import Base, BoundedString, UTCDateTime, utcnow
 
 
 class DataSource(Base):
@@ -47,7 +47,7 @@ class DataSource(Base):
     last_error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     last_error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_error_phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    database_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    database_version: Mapped[str | None] = mapped_column(BoundedString(200), nullable=True)
     ssh_host_key_fingerprint: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     created_by: Mapped[int | None] = mapped_column(

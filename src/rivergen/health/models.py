@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rivergen.store.base import Base, UTCDateTime
+from rivergen.store.base import Base, BoundedString, UTCDateTime
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 BigIntKey = BigInteger().with_variant(Integer, "sqlite")
@@ -49,7 +49,7 @@ class HealthRecord(Base):
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
     ssh_tunnel_established: Mapped[bool] = mapped_column(Boolean, default=False)
-    database_version: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    database_version: Mapped[str | None] = mapped_column(BoundedString(200), nullable=True)
     triggered_by: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
