@@ -97,6 +97,7 @@ def apply(
     """Make the organization's data sources match the file (keyed by name)."""
     desired = _desired(file)
     report: list[dict[str, object]] = []
+    failures = 0
     with remote(url, timeout, organization) as client:
         changes = Planner(client).plan(desired, prune)
         for change in changes:
@@ -106,18 +107,18 @@ def apply(
                 entry["id"] = data_source_id
                 if test:
                     result = client.test_source(data_source_id, timeout_seconds=test_timeout)
+                    failures += 0 if result.connection_successful else 1
                     entry["test"] = {
                         "ok": result.connection_successful,
                         "error_code": result.error_code,
                         "error_message": result.error_message,
                     }
             report.append(entry)
-    failed = [e for e in report if isinstance(e.get("test"), dict) and not e["test"]["ok"]]  # type: ignore[index]
     if as_json:
         print_json(report)
     else:
         _print_applied(report, changes)
-    raise typer.Exit(TEST_FAILED if failed else OK)
+    raise typer.Exit(TEST_FAILED if failures else OK)
 
 
 def _print_applied(report: list[dict[str, object]], changes: list[Change]) -> None:
