@@ -124,6 +124,45 @@ def openssh_rsa_key(bits: int) -> str:
     return _pem("OPENSSH PRIVATE KEY", blob)
 
 
+def _openssh_blob(
+    cipher: bytes, kdf: bytes, kdf_options: bytes, public: bytes, private: bytes
+) -> str:
+    blob = (
+        b"openssh-key-v1\x00"
+        + _ssh_string(cipher)
+        + _ssh_string(kdf)
+        + _ssh_string(kdf_options)
+        + struct.pack(">I", 1)
+        + _ssh_string(public)
+        + _ssh_string(private)
+    )
+    return _pem("OPENSSH PRIVATE KEY", blob)
+
+
+def openssh_rsa_key_with_lying_header(bits: int) -> str:
+    """An OpenSSH RSA key whose header shows a real 1024-bit public key while its private
+    section (what the loader reads) holds a `bits`-bit modulus, in the real field order."""
+    header = asyncssh.generate_private_key("ssh-rsa", key_size=1024).public_data
+    n = _huge_odd(bits)
+    private = (
+        struct.pack(">II", 7, 7)
+        + _ssh_string(b"ssh-rsa")
+        + b"".join(_mpint(v) for v in (n, 65537, _huge_odd(bits)))
+        + b"".join(_mpint(_huge_odd(bits // 2)) for _ in range(3))  # iqmp, p, q
+        + _ssh_string(b"")
+    )
+    private += bytes(range(1, 9 - len(private) % 8)) if len(private) % 8 else b""
+    return _openssh_blob(b"none", b"none", b"", header, private)
+
+
+def openssh_encrypted_key_with_lying_header(private_bytes: int) -> str:
+    """An encrypted OpenSSH key with a small header key and `private_bytes` of private
+    section: too large for any key this service loads (an 8192-bit RSA one is ~3.7 KiB)."""
+    header = asyncssh.generate_private_key("ssh-rsa", key_size=1024).public_data
+    kdf_options = _ssh_string(os.urandom(16)) + struct.pack(">I", 16)
+    return _openssh_blob(b"aes256-ctr", b"bcrypt", kdf_options, header, os.urandom(private_bytes))
+
+
 def pkcs1_rsa_key(bits: int) -> str:
     """A PKCS#1 RSA key structure with a `bits`-bit modulus (not a real key pair)."""
     half = [_huge_odd(bits // 2) for _ in range(5)]
@@ -171,12 +210,20 @@ async def test_a_key_demanding_unaffordable_derivation_is_refused_at_once(
     "make",
     [
         lambda: openssh_rsa_key(16384),
+        lambda: openssh_rsa_key_with_lying_header(16384),
+        lambda: openssh_encrypted_key_with_lying_header(7 * 1024),
         lambda: pkcs1_rsa_key(60000),
         lambda: with_pbkdf2_iterations(pkcs8_key(), 2048).replace(
             "-----END", "A" * 12000 + "\n-----END"
         ),
     ],
-    ids=["openssh-rsa-16384", "pkcs1-rsa-60000", "encrypted-oversized"],
+    ids=[
+        "openssh-rsa-16384",
+        "openssh-header-lies-16384",
+        "openssh-encrypted-header-lies",
+        "pkcs1-rsa-60000",
+        "encrypted-oversized",
+    ],
 )
 async def test_an_rsa_key_too_large_to_load_affordably_is_refused_at_once(
     tenant: Tenant, counting_listener: CountingListener, make: Any

@@ -29,6 +29,7 @@ MAX_SCRYPT_BYTES = 256 * 1024 * 1024  # 128 * N * r (OpenSSL's default N=16384, 
 # eight times that per doubling, and a 64 KiB key text can hold a modulus of ~87,000 bits.
 MAX_RSA_BITS = 8192
 _MAX_ENCRYPTED_KEY_BYTES = 8 * 1024  # the DER of an encrypted 8192-bit key is ~5 KiB
+_MAX_OPENSSH_PRIVATE_BYTES = 5 * 1024  # an 8192-bit RSA private section is ~3.7 KiB
 _PBKDF2 = "1.2.840.113549.1.5.12"
 _RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
 _PEM_BLOCK = re.compile(
@@ -140,25 +141,20 @@ def _rsa_bits(key_text: str) -> int | None:
     None when it cannot be told without decrypting (then `_oversized_encrypted` bounds it).
     """
     match = _OPENSSH_BLOCK.search(key_text)
-    if match is not None:  # the public key travels unencrypted in the header
+    if match is not None:
         try:
             blob = base64.b64decode("".join(match.group("body").split()), validate=True)
-            offset = len(_OPENSSH_MAGIC)
-            for _ in range(3):  # cipher name, KDF name, KDF options
-                (length,) = struct.unpack_from(">I", blob, offset)
-                offset += 4 + length
-            offset += 4  # number of keys
-            (length,) = struct.unpack_from(">I", blob, offset)
-            public = blob[offset + 4 : offset + 4 + length]
-            parts: list[bytes] = []
-            cursor = 0
-            for _ in range(3):  # key type, e, n
-                (length,) = struct.unpack_from(">I", public, cursor)
-                parts.append(public[cursor + 4 : cursor + 4 + length])
-                cursor += 4 + length
+            sections = _openssh_sections(blob)
         except (binascii.Error, ValueError, struct.error):
             return None
-        return int.from_bytes(parts[2], "big").bit_length() if parts[0] == b"ssh-rsa" else None
+        cipher, public, private = sections
+        # The header's public key is never used by the loader (asyncssh reads the private
+        # section): a header that lies must not hide a huge modulus, so both are measured.
+        sizes = [_ssh_rsa_modulus_bits(public, 0)]
+        if cipher == b"none":
+            sizes.append(_ssh_rsa_modulus_bits(private, 8))  # after the two check integers
+        known = [bits for bits in sizes if bits is not None]
+        return max(known) if known else None
     match = _PEM_BLOCK.search(key_text)
     if match is None or match.group("headers").strip():
         return None  # not PEM, or legacy-encrypted PEM (Proc-Type headers)
@@ -179,8 +175,52 @@ def _rsa_bits(key_text: str) -> int | None:
     return modulus.bit_length() if isinstance(modulus, int) else None
 
 
+def _openssh_sections(blob: bytes) -> tuple[bytes, bytes, bytes]:
+    """(cipher name, first public key, private section) of an OpenSSH key blob."""
+    if not blob.startswith(_OPENSSH_MAGIC):
+        raise ValueError("not an OpenSSH key")
+    offset = len(_OPENSSH_MAGIC)
+    fields: list[bytes] = []
+    for _ in range(3):  # cipher name, KDF name, KDF options
+        (length,) = struct.unpack_from(">I", blob, offset)
+        fields.append(blob[offset + 4 : offset + 4 + length])
+        offset += 4 + length
+    offset += 4  # number of keys (always 1)
+    (length,) = struct.unpack_from(">I", blob, offset)
+    public = blob[offset + 4 : offset + 4 + length]
+    offset += 4 + length
+    (length,) = struct.unpack_from(">I", blob, offset)
+    return fields[0], public, blob[offset + 4 : offset + 4 + length]
+
+
+def _ssh_rsa_modulus_bits(data: bytes, offset: int) -> int | None:
+    """The size of n in an SSH-encoded RSA key at `offset` (public: type, e, n; private:
+    type, n, e, ...), or None when it is not an RSA key."""
+    parts: list[bytes] = []
+    cursor = offset
+    for _ in range(3):
+        (length,) = struct.unpack_from(">I", data, cursor)
+        parts.append(data[cursor + 4 : cursor + 4 + length])
+        cursor += 4 + length
+        if parts[0] != b"ssh-rsa":
+            return None  # other key types have other layouts, and no costly check
+    # The public encoding is (type, e, n), the private one (type, n, e, d, iqmp, p, q).
+    modulus = parts[2] if offset == 0 else parts[1]
+    return int.from_bytes(modulus, "big").bit_length()
+
+
 def _oversized_encrypted(key_text: str) -> bool:
-    """Whether an encrypted PEM body is larger than any key this service accepts."""
+    """Whether an encrypted key's private part is larger than any key this service accepts."""
+    openssh = _OPENSSH_BLOCK.search(key_text)
+    if openssh is not None:
+        try:
+            blob = base64.b64decode("".join(openssh.group("body").split()), validate=True)
+            cipher, _, private = _openssh_sections(blob)
+        except (binascii.Error, ValueError, struct.error):
+            return False
+        # Encrypted, its size is all there is to judge before decrypting (then loading costs
+        # the primes' check): an 8192-bit RSA private section is about 3.7 KiB.
+        return cipher != b"none" and len(private) > _MAX_OPENSSH_PRIVATE_BYTES
     match = _PEM_BLOCK.search(key_text)
     if match is None or "ENCRYPTED" not in match.group("kind") + match.group("headers"):
         return False
