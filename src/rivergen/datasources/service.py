@@ -173,6 +173,8 @@ class DataSourceService:
         try:
             secrets = self.decrypt_secrets(row)
         except SecretDecryptionError:
+            # Reads no longer decrypt, so this is where an operator learns the key is gone.
+            log.warning("undecryptable_secrets", data_source_id=row.id)
             raise Conflict(
                 "The stored secrets cannot be decrypted with the configured RIVERGEN_SECRET_KEYS; "
                 "restore the old key or send the secrets again"
