@@ -13,7 +13,7 @@ from types import ModuleType
 from bench._harness import BenchError, Figure, machine, say
 
 # In the order; each module has NAME and run() -> Report.
-BENCHMARKS = ("overhead", "nonblocking", "deadlines", "throughput", "health", "memory")
+BENCHMARKS = ("overhead", "nonblocking", "deadlines", "throughput", "health", "memory", "alerts")
 
 
 def _module(name: str) -> ModuleType:

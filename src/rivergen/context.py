@@ -148,7 +148,8 @@ def build_context(settings: Settings) -> AppContext:
     )
     tests = ConnectionTestService(sessions, data_sources, prober, limits)
     gauges = SourceGauges(settings.source_metrics_enabled)
-    tests.recorder.observers.append(AlertObserver(gauges))
+    observer = AlertObserver(gauges)
+    tests.recorder.observers.append(observer)
     sender = Sender(
         policy, settings.alert_delivery_timeout_seconds, settings.alert_max_response_bytes
     )
@@ -163,6 +164,7 @@ def build_context(settings: Settings) -> AppContext:
             retry_for_seconds=settings.alert_retry_hours * 3600.0,
         ),
     )
+    observer.on_committed = dispatcher.wake
     return AppContext(
         settings=settings,
         engine=engine,

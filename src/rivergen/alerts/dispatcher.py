@@ -90,6 +90,7 @@ class Dispatcher:
         for task in list(self._inflight):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self.sender.aclose()
 
     async def _run(self) -> None:
         next_sweep = 0.0

@@ -9,10 +9,10 @@ the down event. Mutes (per rule, per source) suppress the deliveries, never the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rivergen.alerts import repository as rows
@@ -88,6 +88,9 @@ class AlertObserver:
 
     def __init__(self, gauges: SourceGauges) -> None:
         self.gauges = gauges
+        # Called once the batch that wrote events is committed (the dispatcher's wake-up), so
+        # a transition is sent at once rather than at the dispatcher's next poll.
+        self.on_committed: Callable[[], None] | None = None
 
     async def __call__(
         self, session: AsyncSession, applied: Sequence[tuple[DataSource, Outcome]]
@@ -121,6 +124,7 @@ class AlertObserver:
             event_type = step(state, rule, outcome.result, outcome.result.tested_at)
             if event_type is None:
                 continue
+            self._wake_after_commit(session)
             await emit_transition(
                 session,
                 rule,
@@ -131,6 +135,12 @@ class AlertObserver:
                 outcome.result,
                 live_channels(rule, channels, muted(rule, mutes.get(row.id), now)),
             )
+
+    def _wake_after_commit(self, session: AsyncSession) -> None:
+        wake = self.on_committed
+        if wake is not None and not session.info.get("alerts_wake"):
+            session.info["alerts_wake"] = True
+            event.listen(session.sync_session, "after_commit", lambda _: wake(), once=True)
 
 
 def new_state(rule_id: int, data_source_id: int) -> AlertState:
