@@ -27,6 +27,7 @@ from rivergen.organizations.service import OrganizationService
 from rivergen.probing.pool import ProbePool
 from rivergen.probing.runner import Prober
 from rivergen.probing.service import ConnectionTestService, TestRateLimits
+from rivergen.security.counters import CreationLimits, StoreCounters
 from rivergen.security.crypto import SecretBox
 from rivergen.security.host_policy import HostPolicy
 from rivergen.security.keyfile import ensure_private_dir, read_or_create
@@ -126,10 +127,15 @@ def build_context(settings: Settings) -> AppContext:
         settings.jwt_audience,
         settings.access_token_ttl_seconds,
     )
-    window = settings.login_failure_window_seconds
+    counters = StoreCounters(sessions)
     throttle = LoginThrottle(
-        per_account=SlidingWindow(settings.login_max_failures_per_account, window),
-        per_client=SlidingWindow(settings.login_max_failures_per_client, window),
+        counters,
+        settings.login_max_failures_per_account,
+        settings.login_max_failures_per_client,
+        settings.login_failure_window_seconds,
+    )
+    creation = CreationLimits(
+        counters, settings.organizations_per_day_per_user, settings.accounts_per_day_per_user
     )
     signed_in = SignedInCache(settings.auth_cache_seconds)
     auth = AuthService(sessions, codec, throttle, settings.refresh_token_ttl_seconds, signed_in)
@@ -171,8 +177,10 @@ def build_context(settings: Settings) -> AppContext:
         sessions=sessions,
         codec=codec,
         auth=auth,
-        organizations=OrganizationService(sessions, signed_in),
-        invitations=InvitationService(sessions, signed_in, settings.invitation_ttl_seconds),
+        organizations=OrganizationService(sessions, signed_in, creation),
+        invitations=InvitationService(
+            sessions, signed_in, settings.invitation_ttl_seconds, creation
+        ),
         secret_box=box,
         data_sources=data_sources,
         pool=pool,

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # (this process forgets at once). 0 checks the store on every request.
     auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
+    # Per-user daily budgets (shared by every server process through the store): organizations
+    # created, and accounts created plus invitations sent.
+    organizations_per_day_per_user: int = Field(default=10, ge=1)
+    accounts_per_day_per_user: int = Field(default=100, ge=1)
     # How long an invitation's token may be accepted.
     invitation_ttl_seconds: int = Field(default=7 * 86400, ge=60, le=90 * 86400)
 

@@ -8,6 +8,7 @@ with the invited email, before it expires.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,11 +17,13 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from rivergen.app import create_app
 from rivergen.context import AppContext
 from rivergen.identity import repository as users
 from rivergen.organizations.models import Invitation
+from rivergen.settings import Settings
 from rivergen.store.base import utcnow
-from tests.fixtures.app import ADMIN_EMAIL, Api
+from tests.fixtures.app import ADMIN_EMAIL, Api, start_api
 from tests.fixtures.members import PASSWORD, Member, seed_member, signed_in_headers
 
 pytestmark = pytest.mark.anyio
@@ -271,3 +274,35 @@ async def test_roles_and_who_may_invite_list_and_revoke(world: World) -> None:
     )
     assert [i["target_id"] for i in audit["items"]] == [str(owner_offer["id"])]
     assert PASSWORD not in str(audit)
+
+
+async def test_accounts_and_invitations_share_a_per_user_budget(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    app = create_app(settings_factory(accounts_per_day_per_user=2))
+    async for api in start_api(app):
+        headers = await api.headers_for()
+        me = data(await api.client.get("/api/v1/auth/me", headers=headers))
+        org = me["organizations"][0]["organization_id"]
+        members = f"{ORGS}/{org}/members"
+        body = {"role": "viewer", "password": "budget-password-1"}
+        data(
+            await api.client.post(members, json={"email": "a@x.example", **body}, headers=headers),
+            202,
+        )
+        invite = {"email": "b@x.example", "role": "viewer"}
+        data(await api.client.post(f"{ORGS}/{org}/invitations", json=invite, headers=headers), 201)
+        # Spent: refused alike for an existing and an unknown email, nothing created.
+        for email in (ADMIN_EMAIL, "c@x.example"):
+            response = await api.client.post(
+                members, json={"email": email, **body}, headers=headers
+            )
+            error(response, 429, "RATE_LIMITED")
+            assert int(response.headers["Retry-After"]) >= 1
+        error(
+            await api.client.post(f"{ORGS}/{org}/invitations", json=invite, headers=headers),
+            429,
+            "RATE_LIMITED",
+        )
+        listed = data(await api.client.get(members, headers=headers))
+        assert "c@x.example" not in {m["email"] for m in listed["items"]}

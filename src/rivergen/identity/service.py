@@ -23,7 +23,7 @@ from rivergen.identity.tokens import (
     split_refresh_token,
 )
 from rivergen.organizations import repository as orgs
-from rivergen.security.throttle import SlidingWindow
+from rivergen.security.counters import Limit, StoreCounters
 from rivergen.store.base import utcnow
 
 # Password checks running at once: each holds a CPU and Argon2's memory while it runs, and a
@@ -33,16 +33,35 @@ _CONCURRENT_VERIFICATIONS = 2
 
 @dataclass
 class LoginThrottle:
-    """Failed-login counters per account and per client address."""
+    """Sign-in attempts per account and per client address, counted in the store."""
 
-    per_account: SlidingWindow
-    per_client: SlidingWindow
+    counters: StoreCounters
+    per_account: int
+    per_client: int
+    window_seconds: float
 
-    def check(self, email: str, client: str) -> None:
-        """Refuse with RATE_LIMITED while either counter is over its limit."""
-        wait = self.per_account.retry_after(email) or self.per_client.retry_after(client)
+    def account(self, email: str) -> Limit:
+        """The account's limit."""
+        return Limit("login-account", email, self.per_account, self.window_seconds)
+
+    def client(self, client: str) -> Limit:
+        """The client address's limit."""
+        return Limit("login-client", client, self.per_client, self.window_seconds)
+
+    async def reserve(self, email: str, client: str) -> None:
+        """Count the attempt before it is checked; RATE_LIMITED when either limit is full.
+
+        Reserving first (not recording after the Argon2 check) means N concurrent guesses
+        cannot all pass a check none of them has been counted in yet.
+        """
+        wait = await self.counters.reserve(self.account(email), self.client(client))
         if wait is not None:
             raise RateLimited("Too many failed sign-in attempts; try again later", retry_after=wait)
+
+    async def succeeded(self, email: str, client: str) -> None:
+        """A right password: the account starts again and the address gets its attempt back."""
+        await self.counters.reset(self.account(email))
+        await self.counters.refund(self.client(client))
 
 
 class AuthService:
@@ -66,7 +85,7 @@ class AuthService:
     async def login(self, email: str, password: str, client: str) -> TokenPair:
         """Check the password and open a sign-in session."""
         email = email.strip().lower()
-        self._throttle.check(email, client)
+        await self._throttle.reserve(email, client)
         async with self._sessions() as session:
             user = await users.get_user_by_email(session, email)
         # Argon2 costs up to a second of CPU by design: in a worker thread, a few at a time and
@@ -76,10 +95,9 @@ class AuthService:
             valid = await asyncio.to_thread(
                 verify_password, password, user.password_hash if user else None
             )
+        failure: Unauthorized | None = None
         async with self._sessions() as session, session.begin():
             if user is None or not valid or not user.is_active:
-                self._throttle.per_account.record(email)
-                self._throttle.per_client.record(client)
                 await add_event(
                     session,
                     SIGN_IN,
@@ -90,10 +108,12 @@ class AuthService:
                 )
                 failure = Unauthorized("Invalid email or password")
             else:
-                self._throttle.per_account.reset(email)
                 await add_event(session, SIGN_IN, actor_user_id=user.id, client_address=client)
-                return await self._open_session(session, user)
-        raise failure
+                pair = await self._open_session(session, user)
+        if failure is not None:
+            raise failure
+        await self._throttle.succeeded(email, client)
+        return pair
 
     async def _open_session(self, session: AsyncSession, user: User) -> TokenPair:
         session_id = new_session_id()

@@ -16,6 +16,7 @@ from rivergen.organizations import invitation_repository as invitations
 from rivergen.organizations import repository as orgs
 from rivergen.organizations.models import Invitation
 from rivergen.organizations.schemas import InvitationAccepted, InvitationCreated, InvitationOut
+from rivergen.security.counters import CreationLimits
 from rivergen.store.base import utcnow
 
 # One answer for every token that cannot be used, so a guesser learns nothing from it.
@@ -30,8 +31,10 @@ class InvitationService:
         sessions: async_sessionmaker[AsyncSession],
         signed_in: SignedInCache,
         ttl_seconds: int,
+        creation: CreationLimits,
     ) -> None:
         self._sessions = sessions
+        self._creation = creation
         self._signed_in = signed_in
         self._ttl = timedelta(seconds=ttl_seconds)
 
@@ -40,6 +43,7 @@ class InvitationService:
     ) -> InvitationCreated:
         """A new invitation with its token; the same whether or not the email has an account."""
         _check_may_offer(caller.roles[organization_id], role)
+        await self._creation.account(caller.user.id)
         email = email.strip().lower()
         token, token_hash = new_one_time_token()
         now = utcnow()

@@ -31,7 +31,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
     "",
     status_code=201,
     response_model=Envelope[OrganizationOut],
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(401, 403, 409, 422, 429),
 )
 async def create_organization(
     body: OrganizationCreate, user: CurrentUser, context: Context

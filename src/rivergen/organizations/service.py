@@ -15,6 +15,7 @@ from rivergen.identity.passwords import hash_password
 from rivergen.identity.signed_in import SignedInCache
 from rivergen.organizations import repository as orgs
 from rivergen.organizations.schemas import MemberCreated, MemberOut, OrganizationOut
+from rivergen.security.counters import CreationLimits
 
 MUST_INVITE = "required: accounts that may already exist are invited, not added"
 
@@ -23,14 +24,21 @@ class OrganizationService:
     """Creates organizations and manages who belongs to them with which role."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], signed_in: SignedInCache
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        signed_in: SignedInCache,
+        creation: CreationLimits | None = None,
     ) -> None:
         self._sessions = sessions
+        # None only for the command line (create-user, bootstrap), which has no per-user budget.
+        self._creation = creation
         # Every membership change makes this process forget the member's verified sessions.
         self._signed_in = signed_in
 
     async def create(self, user: User, name: str) -> OrganizationOut:
-        """Create an organization owned by `user`."""
+        """Create an organization owned by `user` (within the user's daily budget)."""
+        if self._creation is not None:
+            await self._creation.organization(user.id)
         try:
             async with self._sessions() as session, session.begin():
                 organization = await orgs.add_organization(session, name.strip())
@@ -92,6 +100,9 @@ class OrganizationService:
                 "create a new account",
                 [{"field": "body.password", "message": MUST_INVITE, "type": "missing"}],
             )
+        if self._creation is not None:
+            # Counted whether or not the email has an account: a 429 must not tell either.
+            await self._creation.account(actor.id)
         email = email.strip().lower()
         # Hashed whether or not the account exists: the answer takes the same time.
         password_hash = await _hashed(password)

@@ -14,6 +14,7 @@ from rivergen.datasources.models import DataSource
 from rivergen.health.models import HealthRecord
 from rivergen.identity.models import AuthSession, Membership, Organization, User
 from rivergen.organizations.models import Invitation
+from rivergen.security.models import RateCounter
 from rivergen.store.base import Base
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "NotificationChannel",
     "NotificationDelivery",
     "Organization",
+    "RateCounter",
     "SourceMute",
     "User",
 ]
