@@ -83,6 +83,8 @@ class ConnectionTestService:
             stored.row.updated_at,
         )
         user_id, token_id = caller.actor_user_id, caller.token_id
+        # No await between this check and `do`: a caller that finds the key joins that run.
+        joined = key in self._flights
         result = await self._flights.do(
             key,
             lambda: self.probe_and_record(
@@ -96,6 +98,23 @@ class ConnectionTestService:
                 wait_for_record=False,
             ),
         )
+        if joined:
+            # The run records the caller that started it; whoever joined it tested too.
+            async with self._sessions() as session, session.begin():
+                await add_event(
+                    session,
+                    "data_source.test",
+                    organization_id=stored.row.organization_id,
+                    actor_user_id=user_id,
+                    actor_token_id=token_id,
+                    target_type="data_source",
+                    target_id=data_source_id,
+                    outcome="success" if result.connection_successful else "failure",
+                    details={
+                        "error_code": None if result.error_code is None else str(result.error_code),
+                        "joined_running_test": True,
+                    },
+                )
         return to_out(data_source_id, result)
 
     async def test_by_id(
