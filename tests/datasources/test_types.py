@@ -48,6 +48,7 @@ async def test_every_engine_is_listed_with_an_installed_driver(tenancy: Tenancy)
         assert engine["driver_installed"] is True, engine_type
         assert engine["label"]
         assert engine["default_test_query"]
+        assert engine["help"], engine_type
         assert isinstance(engine["aliases"], list)
         assert isinstance(engine["allowed_options"], list)
 

@@ -98,6 +98,8 @@ class EngineSpec:
     file_based: bool = False
     allowed_options: Mapping[str, type] = field(default_factory=dict)
     default_query: str = "SELECT 1"
+    # One sentence for GET /data-source-types: what the engine connects to and how it tests.
+    help: str = ""
     # For engines that find their server through DNS records first (mongodb+srv): the host
     # and port to check and connect to instead of the configured ones, or None to keep them.
     locate: Callable[[BaseModel, Deadline], Awaitable[tuple[str, int] | None]] | None = None

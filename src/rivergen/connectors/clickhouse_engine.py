@@ -316,6 +316,10 @@ SPEC = EngineSpec(
     tunnel_clients=2,  # the fixed Hello, then the login
     key="clickhouse",
     label="ClickHouse",
+    help=(
+        "ClickHouse over the native protocol (port 9000, TLS on the secure port 9440); "
+        "the test query runs with readonly=1."
+    ),
     aliases=(),
     connection_model=ClickHouseConnection,
     connector=ClickHouseConnector(),

@@ -162,6 +162,7 @@ class DuckDBConnector(KeywordGuarded):
 SPEC = EngineSpec(
     key="duckdb",
     label="DuckDB",
+    help="A DuckDB file inside the allowed directory, opened read-only.",
     aliases=(),
     connection_model=DuckDBConnection,
     connector=DuckDBConnector(),

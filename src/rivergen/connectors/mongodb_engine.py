@@ -269,6 +269,10 @@ SPEC = EngineSpec(
     tunnel_clients=4,  # an anonymous client, then one that logs in: a monitor and a pool each
     key="mongodb",
     label="MongoDB",
+    help=(
+        "MongoDB; the test query is a JSON command (ping, buildInfo, hello, "
+        "listCollections, find, count); srv looks the members up as mongodb+srv does."
+    ),
     aliases=("mongo",),
     connection_model=MongoConnection,
     connector=MongoConnector(),

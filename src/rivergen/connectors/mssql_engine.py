@@ -166,6 +166,10 @@ def refuse_guard(sql: str) -> None:
 SPEC = EngineSpec(
     key="mssql",
     label="Microsoft SQL Server",
+    help=(
+        "SQL Server or Azure SQL (TDS 7.4); the test query runs in a transaction that is "
+        "always rolled back."
+    ),
     aliases=("sqlserver", "azuresql"),
     connection_model=MssqlConnection,
     connector=MssqlConnector(),

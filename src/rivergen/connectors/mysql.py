@@ -315,6 +315,7 @@ class MySQLConnector(KeywordGuarded):
 MYSQL_SPEC = EngineSpec(
     key="mysql",
     label="MySQL",
+    help="MySQL; the test query runs in a read-only session and transaction.",
     aliases=(),
     connection_model=MySQLConnection,
     connector=MySQLConnector(),
@@ -327,6 +328,7 @@ MYSQL_SPEC = EngineSpec(
 MARIADB_SPEC = EngineSpec(
     key="mariadb",
     label="MariaDB",
+    help="MariaDB; the test query runs in a read-only session and transaction.",
     aliases=(),
     connection_model=MySQLConnection,
     connector=MYSQL_SPEC.connector,
@@ -347,6 +349,7 @@ class TiDBConnection(MySQLConnection):
 TIDB_SPEC = EngineSpec(
     key="tidb",
     label="TiDB",
+    help="TiDB over the MySQL protocol (port 4000); reads only, by statement type.",
     aliases=(),
     connection_model=TiDBConnection,
     connector=MySQLConnector(always_guarded=True),

@@ -211,6 +211,10 @@ class OracleConnector(KeywordGuarded):
 SPEC = EngineSpec(
     key="oracle",
     label="Oracle Database",
+    help=(
+        "Oracle Database (thin driver, no Instant Client); database is the service name, "
+        "or set options.sid."
+    ),
     aliases=("oracledb",),
     connection_model=OracleConnection,
     connector=OracleConnector(),

@@ -97,6 +97,7 @@ def _spec(
         tunnel_clients=2,  # libpq retries without TLS when a `prefer` handshake fails
         key=key,
         label=label,
+        help=f"{label} over the PostgreSQL protocol; as PostgreSQL, with its own version.",
         aliases=(alias,),
         connection_model=model,
         connector=PostgresConnector(flavor=flavor),

@@ -365,6 +365,10 @@ SPEC = EngineSpec(
     tunnel_clients=2,  # libpq retries without TLS when a `prefer` handshake fails
     key="postgresql",
     label="PostgreSQL",
+    help=(
+        "PostgreSQL; the test query runs in a READ ONLY transaction with statement and "
+        "lock timeouts."
+    ),
     aliases=("postgres", "pg"),
     connection_model=PostgresConnection,
     connector=PostgresConnector(),

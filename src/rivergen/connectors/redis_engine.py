@@ -358,6 +358,7 @@ class RedisConnector:
 SPEC = EngineSpec(
     key="redis",
     label="Redis",
+    help="Redis or Valkey; the test command is a read-only command (PING by default).",
     aliases=(),
     connection_model=RedisConnection,
     connector=RedisConnector(),

@@ -151,6 +151,7 @@ class SQLiteConnector(KeywordGuarded):
 SPEC = EngineSpec(
     key="sqlite",
     label="SQLite",
+    help="An SQLite file inside the allowed directory, opened read-only.",
     aliases=("sqlite3",),
     connection_model=SQLiteConnection,
     connector=SQLiteConnector(),

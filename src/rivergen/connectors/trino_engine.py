@@ -210,6 +210,10 @@ SPEC = EngineSpec(
     tunnel_clients=2,  # /v1/info, then the statement (a server may close the kept-alive one)
     key="trino",
     label="Trino",
+    help=(
+        "A Trino (or Starburst) coordinator over HTTP(S); a password or JWT needs "
+        "ssl_mode verify-ca or verify-full."
+    ),
     aliases=("starburst",),
     connection_model=TrinoConnection,
     connector=TrinoConnector(),

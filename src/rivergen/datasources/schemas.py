@@ -135,6 +135,7 @@ class EngineOut(BaseModel):
     default_test_query: str
     fields: list[EngineField]
     allowed_options: list[str]
+    help: str = ""
 
 
 class SecretCandidates(BaseModel):

@@ -50,6 +50,7 @@ def _static_catalogue() -> tuple[EngineOut, ...]:
             default_test_query=spec.default_query,
             fields=_fields(spec),
             allowed_options=sorted(spec.allowed_options),
+            help=spec.help,
         )
         for spec in ENGINES.values()
     )
