@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     scheduler_max_concurrent: int = Field(default=4, ge=1, le=256)
     min_health_check_interval_seconds: int = Field(default=10, ge=1)
     health_retention_days: int = Field(default=30, ge=1)
+    audit_retention_days: int = Field(default=365, ge=1)
     broker_url: str = "redis://127.0.0.1:6379/0"
 
     # Alerts: the outbox dispatcher runs in this process (server or worker) when enabled; its

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rivergen.audit.models import AuditEvent
@@ -104,3 +104,20 @@ async def list_events(
     page = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
     rows = await session.execute(page.limit(limit).offset(offset))
     return list(rows.scalars()), total
+
+
+async def purge_events_before(session: AsyncSession, cutoff: datetime, batch: int) -> int:
+    """Delete up to `batch` audit events created before `cutoff`, oldest first; how many went."""
+    oldest = (
+        select(AuditEvent.id)
+        .where(AuditEvent.created_at < cutoff)
+        .order_by(AuditEvent.id)
+        .limit(batch)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        delete(AuditEvent)
+        .where(AuditEvent.id.in_(oldest))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

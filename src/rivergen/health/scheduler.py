@@ -159,6 +159,7 @@ def build_scheduled_checks(
         tests,
         default_timeout_seconds=settings.default_test_timeout_seconds,
         retention_days=settings.health_retention_days,
+        audit_retention_days=settings.audit_retention_days,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from rivergen.audit.repository import purge_events_before
 from rivergen.core.deadline import Deadline
 from rivergen.core.errors import InvalidInput, NotFound, ServiceBusy
 from rivergen.core.time_bounds import clamped_utc
@@ -169,12 +170,17 @@ class ScheduledChecks:
         tests: ConnectionTestService,
         default_timeout_seconds: int,
         retention_days: int,
+        audit_retention_days: int | None = None,
     ) -> None:
         self._sessions = sessions
         self._data_sources = data_sources
         self._tests = tests
         self._default_timeout = default_timeout_seconds
         self._retention = timedelta(days=retention_days)
+        # None keeps audit events forever (callers that only purge health history).
+        self._audit_retention = (
+            None if audit_retention_days is None else timedelta(days=audit_retention_days)
+        )
 
     async def claim(
         self, limit: int, lookahead_seconds: float, now: datetime | None = None
@@ -266,4 +272,22 @@ class ScheduledChecks:
             await asyncio.sleep(0)  # let other work in between batches
         if total:
             log.info("health_records_purged", deleted=total, cutoff=cutoff.isoformat())
+        await self.purge_audit(now, batch)
+        return total
+
+    async def purge_audit(self, now: datetime | None = None, batch: int = PURGE_BATCH) -> int:
+        """Delete audit events older than RIVERGEN_AUDIT_RETENTION_DAYS, in batches."""
+        if self._audit_retention is None:
+            return 0
+        cutoff = (now or utcnow()) - self._audit_retention
+        total = 0
+        while True:
+            async with self._sessions() as session, session.begin():
+                deleted = await purge_events_before(session, cutoff, batch)
+            total += deleted
+            if deleted < batch:
+                break
+            await asyncio.sleep(0)
+        if total:
+            log.info("audit_events_purged", deleted=total, cutoff=cutoff.isoformat())
         return total
