@@ -232,6 +232,15 @@ async def test_bad_bodies_are_refused_before_any_test(
     assert (await tenancy.get(data_source_id))["status"] == "pending"
 
 
+async def test_an_integral_float_timeout_is_an_integer(tenancy: Tenancy) -> None:
+    # JSON Schema's `integer` (the document's type) includes 3.0.
+    data_source_id = await sqlite_source(tenancy)
+    response = await run_test(
+        tenancy.client, data_source_id, tenancy.owner, {"timeout_seconds": 3.0}
+    )
+    assert response.status_code == 200, response.text
+
+
 async def test_a_body_that_is_not_an_object_is_refused(tenancy: Tenancy) -> None:
     data_source_id = await sqlite_source(tenancy)
     response = await run_test(tenancy.client, data_source_id, tenancy.owner, [1])  # type: ignore[arg-type]

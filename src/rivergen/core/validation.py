@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, StrictInt
 
 
 def validation_details(errors: Iterable[Any], prefix: str = "") -> list[dict[str, str]]:
@@ -20,3 +22,14 @@ def validation_details(errors: Iterable[Any], prefix: str = "") -> list[dict[str
             }
         )
     return details
+
+
+def _integral_float(value: Any) -> Any:
+    # JSON Schema's `integer` includes 174.0; pydantic's strict int does not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer as JSON Schema means it: 5 and 5.0, never true, "5" or 5.5.
+JsonInt = Annotated[StrictInt, BeforeValidator(_integral_float)]

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from rivergen.core.validation import JsonInt
 from rivergen.datasources.documented import all_engine_names, documented_as_union
 from rivergen.tunnels.schemas import SshTunnelConfig
 
@@ -51,7 +52,7 @@ class DataSourceCreate(BaseModel):
         ],
     )
     ssh_tunnel: SshTunnelConfig | None = None
-    health_check_interval_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+    health_check_interval_seconds: JsonInt | None = Field(default=None, ge=1, le=7 * 86400)
 
     _type_is_exact = field_validator("type")(exact_engine_name)
 
@@ -71,7 +72,7 @@ class DataSourceUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
     connection: dict[str, Any] | None = None
     ssh_tunnel: dict[str, Any] | None = None
-    health_check_interval_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+    health_check_interval_seconds: JsonInt | None = Field(default=None, ge=1, le=7 * 86400)
 
     _type_is_exact = field_validator("type")(exact_engine_name)
 
@@ -86,7 +87,7 @@ class DataSourceOut(BaseModel):
     description: str | None
     connection: dict[str, Any]
     ssh_tunnel: dict[str, Any] | None
-    health_check_interval_seconds: int | None
+    health_check_interval_seconds: JsonInt | None
     status: Status
     last_tested_at: datetime | None
     last_connected_at: datetime | None

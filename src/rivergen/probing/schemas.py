@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
+from rivergen.core.validation import JsonInt
 from rivergen.datasources.schemas import DataSourceCreate
 
 DEFAULT_TIMEOUT_SECONDS = 30
@@ -25,7 +26,7 @@ class TestRequest(BaseModel):
         examples=["SELECT 1"],
         description="One read-only statement; the engine's default when omitted",
     )
-    timeout_seconds: StrictInt = Field(
+    timeout_seconds: JsonInt = Field(
         default=DEFAULT_TIMEOUT_SECONDS,
         ge=1,
         le=300,
@@ -39,7 +40,7 @@ class UnsavedTestRequest(DataSourceCreate):
     __test__ = False
 
     test_query: str | None = Field(default=None, min_length=1, max_length=10_000)
-    timeout_seconds: StrictInt = Field(default=DEFAULT_TIMEOUT_SECONDS, ge=1, le=300)
+    timeout_seconds: JsonInt = Field(default=DEFAULT_TIMEOUT_SECONDS, ge=1, le=300)
     name: str = Field(default="unsaved", min_length=1, max_length=200)
 
 
