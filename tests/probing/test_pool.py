@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from rivergen.probing.pool import PoolBusy, PoolClosed, ProbePool
+from tests.fixtures.timing import SLACK_SECONDS
 
 
 @pytest.fixture
@@ -85,7 +86,8 @@ async def test_busy_when_full(pool: ProbePool) -> None:
     began = time.monotonic()
     with pytest.raises(PoolBusy) as info:
         await pool.run(block, deadline=Deadline.after(10))
-    assert time.monotonic() - began < 0.1
+    # Refused at once, not after waiting for room until the 10 s deadline (scheduling slack).
+    assert time.monotonic() - began < SLACK_SECONDS
     assert 1 <= info.value.retry_after <= 10
     release.set()
     assert await asyncio.gather(*tasks) == ["done"] * 3
