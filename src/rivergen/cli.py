@@ -134,15 +134,15 @@ def rotate_keys(
         return
     settings = settings_or_exit()
 
-    async def run() -> KeyRotation:
+    async def run() -> tuple[KeyRotation, tuple[int, list[int]]]:
         context = build_context(settings)
         try:
             await upgrade(context.engine)
-            return await context.data_sources.rotate_keys()
+            return await context.data_sources.rotate_keys(), await context.channels.rotate_keys()
         finally:
             await context.close()
 
-    report = asyncio.run(run())
+    report, (channels_rotated, channels_unreadable) = asyncio.run(run())
     typer.echo(
         f"rivergen: {report.rotated} of {report.seen} data sources re-encrypted with the newest key"
     )
@@ -153,6 +153,15 @@ def rotate_keys(
             f"{ids} (restore the old key, or send their secrets again)",
             err=True,
         )
+    typer.echo(f"rivergen: {channels_rotated} notification channels re-encrypted")
+    if channels_unreadable:
+        ids = ", ".join(str(i) for i in channels_unreadable)
+        typer.echo(
+            f"rivergen: notification channels whose secrets could not be decrypted: {ids} "
+            "(restore the old key, or recreate them)",
+            err=True,
+        )
+    if report.unreadable or channels_unreadable:
         raise typer.Exit(1)
 
 

@@ -10,7 +10,9 @@ from prometheus_client import REGISTRY
 
 from rivergen.datasources.models import DataSource
 from rivergen.health.source_gauges import SourceGauges
+from rivergen.security.crypto import SecretBox, generate_key
 from tests.alerts.helpers import CHANNELS, RULES, add_channel
+from tests.fixtures.app import TEST_SECRET_KEY
 from tests.fixtures.datasources import Tenancy, error_of, ok_data
 from tests.fixtures.hardening import postgres_source
 from tests.fixtures.receivers import HttpReceiver
@@ -172,3 +174,18 @@ async def test_metrics_show_a_tested_source(tenancy: Tenancy, closed_port: int) 
         f'organization_id="{tenancy.organization_id}"}} 0.0'
     )
     assert line in text
+
+
+async def test_key_rotation_re_encrypts_channel_secrets(
+    tenancy: Tenancy, http_receiver: HttpReceiver
+) -> None:
+    channel = await add_channel(tenancy, "webhook", {"url": http_receiver.url()})
+    context = tenancy.api.app.state.context
+    newest = generate_key()
+    context.channels._box = SecretBox([newest, TEST_SECRET_KEY])
+    assert await context.channels.rotate_keys() == (1, [])
+    # Only the new key is needed now: reading the channel decrypts its secrets with it alone.
+    context.channels._box = SecretBox([newest])
+    shown = ok_data(await tenancy.client.get(f"{CHANNELS}/{channel['id']}", headers=tenancy.owner))
+    assert shown["id"] == channel["id"]
+    assert await context.channels.rotate_keys() == (0, [])

@@ -256,3 +256,9 @@ async def tested_sources(session: AsyncSession) -> list[DataSource]:
     """Every source tested at least once (to fill the per-source gauges at start)."""
     query = select(DataSource).where(DataSource.last_tested_at.is_not(None))
     return list((await session.execute(query)).scalars())
+
+
+async def all_channels(session: AsyncSession) -> list[NotificationChannel]:
+    """Every channel of every organization (key rotation only)."""
+    query = select(NotificationChannel).order_by(NotificationChannel.id)
+    return list((await session.execute(query)).scalars())

@@ -29,7 +29,7 @@ from rivergen.audit.repository import add_event
 from rivergen.core.errors import InvalidInput, NotFound
 from rivergen.identity.caller import Caller
 from rivergen.identity.models import Role
-from rivergen.security.crypto import SecretBox
+from rivergen.security.crypto import SecretBox, SecretDecryptionError
 from rivergen.security.host_policy import HostPolicy
 from rivergen.store.base import utcnow
 
@@ -244,6 +244,19 @@ class ChannelService:
         async with self._sessions() as session:
             (sent,) = await rows.list_deliveries(session, row.organization_id, None, event_id, 1)
             return DeliveryOut.model_validate(sent)
+
+    async def rotate_keys(self) -> tuple[int, list[int]]:
+        """Re-encrypt channel secrets made by an older key: (re-encrypted, ids not decryptable)."""
+        rotated, unreadable = 0, []
+        async with self._sessions() as session, session.begin():
+            for row in await rows.all_channels(session):
+                try:
+                    if self._box.needs_rotation(row.secrets_ciphertext):
+                        row.secrets_ciphertext = self._box.rotate(row.secrets_ciphertext)
+                        rotated += 1
+                except SecretDecryptionError:
+                    unreadable.append(row.id)
+        return rotated, unreadable
 
     async def _audit(
         self,
