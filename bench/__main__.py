@@ -13,7 +13,16 @@ from types import ModuleType
 from bench._harness import BenchError, Figure, machine, say
 
 # In the order; each module has NAME and run() -> Report.
-BENCHMARKS = ("overhead", "nonblocking", "deadlines", "throughput", "health", "memory", "alerts")
+BENCHMARKS = (
+    "overhead",
+    "nonblocking",
+    "deadlines",
+    "throughput",
+    "health",
+    "memory",
+    "alerts",
+    "scheduled",
+)
 
 
 def _module(name: str) -> ModuleType:

@@ -57,9 +57,13 @@ class Server:
         """Resident size of the server process now, in MiB."""
         return int(proc_status(self.pid, "VmRSS").split()[0]) / 1024.0
 
+    def metrics_text(self) -> str:
+        """The text of `GET /metrics`."""
+        return httpx.get(f"{self.base_url}/metrics", timeout=10.0).text
+
     def gauge(self, name: str) -> float:
         """A metric of `GET /metrics` without labels (0 when absent)."""
-        text = httpx.get(f"{self.base_url}/metrics", timeout=10.0).text
+        text = self.metrics_text()
         for line in text.splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[1])
@@ -186,9 +190,12 @@ class Api:
         engine: str,
         connection: dict[str, Any],
         ssh_tunnel: dict[str, Any] | None = None,
+        interval_seconds: int | None = None,
     ) -> int:
-        """Register a data source; its id."""
+        """Register a data source (scheduled every `interval_seconds` when given); its id."""
         body: dict[str, Any] = {"name": name, "type": engine, "connection": connection}
+        if interval_seconds is not None:
+            body["health_check_interval_seconds"] = interval_seconds
         if ssh_tunnel is not None:
             body["ssh_tunnel"] = ssh_tunnel
         response = self.client.post("/api/v1/data-sources", json=body)
