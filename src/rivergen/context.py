@@ -15,6 +15,7 @@ from rivergen.alerts.rules_service import RuleService
 from rivergen.alerts.service import ChannelService
 from rivergen.alerts.transitions import AlertObserver
 from rivergen.apitokens.service import ApiTokenService
+from rivergen.core.bounded import BoundedExecutor
 from rivergen.datasources.fingerprints import CANDIDATES_PER_MINUTE, FingerprintOracle
 from rivergen.datasources.service import DataSourceService
 from rivergen.health.scheduler import HealthScheduler, build_scheduler
@@ -53,6 +54,7 @@ class AppContext:
     secret_box: SecretBox
     data_sources: DataSourceService
     pool: ProbePool
+    resolver: BoundedExecutor
     tests: ConnectionTestService
     api_tokens: ApiTokenService
     channels: ChannelService
@@ -89,6 +91,7 @@ class AppContext:
         await self.tests.recorder.close()
         # Waiting would hold shutdown hostage to a hung driver call; its thread is a daemon.
         self.pool.shutdown(wait=False)
+        self.resolver.shutdown()
         await self.engine.dispose()
 
 
@@ -104,9 +107,10 @@ def jwt_secret(settings: Settings) -> str:
     return value
 
 
-def host_policy_for(settings: Settings) -> HostPolicy:
+def host_policy_for(settings: Settings, resolver: BoundedExecutor | None = None) -> HostPolicy:
     """The host policy of the settings, knowing this machine and the service's own endpoints."""
     return HostPolicy(
+        resolver=resolver,
         allow_private=settings.allow_private_networks,
         allow_loopback=settings.allow_loopback,
         allowed_networks=list(settings.allowed_network_objects),
@@ -147,7 +151,8 @@ def build_context(settings: Settings) -> AppContext:
         settings.min_health_check_interval_seconds,
     )
     pool = ProbePool(settings.probe_workers, settings.probe_queue)
-    policy = host_policy_for(settings)
+    resolver = BoundedExecutor("rivergen-dns", settings.dns_workers, settings.dns_queue)
+    policy = host_policy_for(settings, resolver)
     prober = Prober(pool, policy, settings.effective_file_sources_dir)
     limits = TestRateLimits(
         settings.tests_per_minute_per_organization, settings.tests_per_minute_per_user
@@ -184,6 +189,7 @@ def build_context(settings: Settings) -> AppContext:
         secret_box=box,
         data_sources=data_sources,
         pool=pool,
+        resolver=resolver,
         tests=tests,
         channels=ChannelService(sessions, box, policy, dispatcher),
         rules=RuleService(sessions),

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # Targets on this machine (loopback, the machine's own addresses) reach services that only
     # trust local clients; a shared installation must opt in.
     allow_loopback: bool = False
+    # Host-name lookups run in their own bounded pool: a DNS server that never answers holds
+    # a thread per lookup until the system resolver gives up, and must not hold every thread.
+    dns_workers: int = Field(default=8, ge=1, le=256)
+    dns_queue: int = Field(default=32, ge=0, le=10000)
     allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
     # networks). Empty: no forwarded header is trusted, from loopback neither, so the address

@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from rivergen.core.bounded import BoundedExecutor
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 from rivergen.security.resolver import getaddrinfo_within
@@ -192,6 +193,8 @@ class HostPolicy:
     allowed_hosts: Sequence[str] = field(default_factory=list)
     local_addresses: Sequence[str] = field(default_factory=list)
     reserved_endpoints: Sequence[tuple[str, int]] = field(default_factory=list)
+    # The bounded pool for host-name lookups (None: the loop's default executor).
+    resolver: BoundedExecutor | None = None
 
     def __post_init__(self) -> None:
         self._networks: tuple[IPNetwork, ...] = tuple(
@@ -323,7 +326,7 @@ class HostPolicy:
             return ResolvedHost(str(literal), family, (str(literal),), 0.0, host=name, port=port)
 
         started = time.monotonic()
-        addresses = await getaddrinfo_within(name, port, deadline)
+        addresses = await getaddrinfo_within(name, port, deadline, self.resolver)
         dns_ms = (time.monotonic() - started) * 1000.0
 
         if not addresses:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from rivergen.core.bounded import BoundedExecutor, Saturated
 from rivergen.core.deadline import Deadline
 from rivergen.core.outcome import ErrorCode, Phase, ProbeFailure
 
@@ -28,7 +29,7 @@ _TRY_AGAIN_CODES = frozenset(c for c in (getattr(socket, "EAI_AGAIN", None),) if
 
 
 async def getaddrinfo_within(
-    name: str, port: int, deadline: Deadline
+    name: str, port: int, deadline: Deadline, executor: BoundedExecutor | None = None
 ) -> list[tuple[str, socket.AddressFamily]]:
     """Resolve to distinct (address, family) pairs in the resolver's order, within the deadline."""
     loop = asyncio.get_running_loop()
@@ -41,9 +42,24 @@ async def getaddrinfo_within(
         # the system resolver's limits (resolv.conf timeout x attempts), holding one executor
         # thread until then.
         async with asyncio.timeout(deadline.remaining()):
-            infos = await loop.getaddrinfo(
-                name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-            )
+            if executor is None:
+                infos = await loop.getaddrinfo(
+                    name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+                )
+            else:
+                # The service's own bounded pool: lookups that never end cannot take the
+                # threads sign-ins and key loading use, nor pile up without bound.
+                infos = await executor.run(
+                    socket.getaddrinfo, name, port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP
+                )
+    except Saturated:
+        raise ProbeFailure(
+            ErrorCode.TIMEOUT,
+            Phase.DNS,
+            f"The host name {name} was not looked up: every DNS lookup slot of this service is "
+            "taken by lookups that have not finished (a DNS server that does not answer?); "
+            "try again later",
+        ) from None
     except TimeoutError:
         raise ProbeFailure(
             ErrorCode.TIMEOUT,
