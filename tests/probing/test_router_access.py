@@ -172,7 +172,7 @@ async def test_unsaved_configuration_never_borrows_a_stored_secret(
     [
         ({"timeout_seconds": 0}, "body.timeout_seconds"),
         ({"timeout_seconds": 2.5}, "body.timeout_seconds"),
-        ({"type": "oracle"}, "body.type"),
+        ({"type": "db2"}, "body.type"),
         ({"connection": {"path": "/etc/passwd"}}, "body.connection.path"),
         ({"unknown": True}, "body.unknown"),
     ],
