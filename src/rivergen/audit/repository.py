@@ -37,10 +37,12 @@ async def add_event(
     outcome: str = "success",
     details: dict[str, Any] | None = None,
     client_address: str | None = None,
+    occurred_at: datetime | None = None,
 ) -> None:
-    """Append one audit event in the caller's transaction."""
+    """Append one audit event in the caller's transaction (at `occurred_at`, else now)."""
     session.add(
         AuditEvent(
+            **({} if occurred_at is None else {"created_at": occurred_at}),
             action=action,
             organization_id=organization_id,
             actor_user_id=actor_user_id,

@@ -228,6 +228,9 @@ class ResultRecorder:
                 details={
                     "error_code": None if result.error_code is None else str(result.error_code)
                 },
+                # Written after the answer, so "now" could follow the caller's next change;
+                # the test's own time keeps the log in the order things happened.
+                occurred_at=result.tested_at,
             )
 
 
