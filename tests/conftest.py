@@ -17,4 +17,5 @@ pytest_plugins = [
     "tests.fixtures.live",
     "tests.fixtures.mongo",
     "tests.fixtures.receivers",
+    "tests.fixtures.browser",
 ]

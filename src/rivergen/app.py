@@ -22,6 +22,8 @@ from rivergen.api.system import router as system_router
 from rivergen.api.text_guard import TextGuardMiddleware
 from rivergen.apitokens.router import router as api_tokens_router
 from rivergen.audit.router import router as audit_router
+from rivergen.console.router import router as console_router
+from rivergen.console.static_files import console_static
 from rivergen.context import AppContext, build_context
 from rivergen.datasources.router import router as data_sources_router
 from rivergen.health.router import router as health_router
@@ -88,6 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system_router)
     for router in domain_routers():
         app.include_router(router, prefix=API_PREFIX)
+    # The web console at / (server-rendered, not part of the API's OpenAPI document).
+    app.include_router(console_router)
+    app.mount("/console-static", console_static(), name="console-static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -39,10 +39,13 @@ def serve(
     from rivergen.app import create_app
 
     settings = settings_or_exit()
+    bind_host, bind_port = host or settings.host, port or settings.port
+    # `make run` ends here: say where the web console answers.
+    typer.echo(f"RiverGen console: http://{bind_host}:{bind_port}/")
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=bind_host,
+        port=bind_port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
