@@ -10,6 +10,7 @@ registered through the API, then the server is watched for OBSERVE_SECONDS:
 * checks run twice: two scheduled health records of one source less than half an interval
   apart (read from the SQLite store after the run);
 * server CPU per check (all threads, `/proc/<pid>/stat`), at every size, to see it stay flat;
+  the CPU of the watching GETs (their count times the CPU of one idle GET) is taken out;
 * `GET` of a data source p99 while the checks run, against the same GET before any schedule.
 
 Quick by default (100 sources, 70 s: every source checked at least once). The full run of the
@@ -120,7 +121,10 @@ def _size(report: Report, sources: int, observe: float) -> None:
             path = f"/api/v1/data-sources/{read_id}"
             for _ in range(20):
                 api.get(path)
+            # The CPU of one GET, so the GETs of the watch can be taken out of the CPU per check.
+            cpu_idle = server.cpu_seconds()
             idle = [api.get(path) for _ in range(GETS)]
+            cpu_per_get = (server.cpu_seconds() - cpu_idle) / GETS
             closed = {**POSTGRES, "port": free_port()}
             silent = silent_connection("postgresql", peer.port)
             started = time.monotonic()
@@ -138,7 +142,7 @@ def _size(report: Report, sources: int, observe: float) -> None:
                 busy += [api.get(path) for _ in range(10)]
                 time.sleep(0.5)
             elapsed = time.monotonic() - watch_started
-            cpu_used = server.cpu_seconds() - cpu_before
+            cpu_used = server.cpu_seconds() - cpu_before - cpu_per_get * len(busy)
             checks = _checks_done(server) - checks_before
             lateness = _lateness_p99_bound(server)
         finally:
