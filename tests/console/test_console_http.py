@@ -136,3 +136,27 @@ def test_another_organizations_source_is_not_found(live_server: LiveServer) -> N
     with live_server.client() as client:
         _sign_in(client)
         assert client.get("/sources/424242").status_code == 404
+
+
+def test_an_organization_cookie_cannot_pick_a_foreign_organization(
+    live_server: LiveServer,
+) -> None:
+    with live_server.client() as client:
+        _sign_in(client)
+        client.cookies.set("rg_org", "424242")
+        page = client.get("/sources")
+        assert page.status_code == 200
+        assert f'value="{live_server.organization_id}" selected' in page.text
+
+
+def test_sign_out_ends_the_session(live_server: LiveServer) -> None:
+    with live_server.client() as client:
+        _sign_in(client)
+        refresh = client.cookies["rg_refresh"]
+        token = _csrf(client, "/sources")
+        answer = client.post("/sign-out", data={"csrf": token})
+        assert answer.status_code == 303
+        assert client.get("/sources").headers["location"] == "/sign-in"
+        # The refresh token was revoked on the server, not only forgotten by the browser.
+        renewed = client.post("/api/v1/auth/refresh", json={"refresh_token": refresh})
+        assert renewed.status_code == 401
