@@ -26,6 +26,7 @@ from rivergen.alerts.models import NotificationDelivery
 from rivergen.alerts.transitions import sweep_stale
 from rivergen.security.crypto import SecretBox, SecretDecryptionError
 from rivergen.store.base import utcnow
+from rivergen.store.outage import describe, store_unreachable
 
 log = structlog.get_logger(__name__)
 _MAX_BACKOFF_SECONDS = 3600.0
@@ -66,6 +67,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
+        self._store_unreachable = False
 
     @property
     def lease_seconds(self) -> float:
@@ -108,9 +110,16 @@ class Dispatcher:
                         self._spawn(delivery)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # The store was out of reach or a row was bad: keep going, do not die.
-                log.exception("alert_dispatch_failed")
+                if not store_unreachable(exc):
+                    log.exception("alert_dispatch_failed")
+                elif not self._store_unreachable:
+                    # An outage is waited out: one warning without a trace, like the recorder.
+                    log.warning("alert_dispatch_store_unreachable", error=describe(exc))
+                    self._store_unreachable = True
+            else:
+                self._store_unreachable = False
             waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wakeup.wait())]
             await asyncio.wait(
                 [*waiters, *self._inflight],
